@@ -1,0 +1,94 @@
+package eventlog
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Iterator walks events in seq order. It sees the log as it was durable when
+// Iter was called; use Wait and a new Iter to follow the log.
+type Iterator struct {
+	l     *Log
+	it    *pebble.Iterator
+	ev    *Event
+	next  Seq // seq the next event must have
+	err   error
+	begun bool
+}
+
+// Iter returns an iterator over the durable events with Seq > after.
+// It returns ErrFutureCursor when after is past the durable head.
+func (l *Log) Iter(ctx context.Context, after Seq) (*Iterator, error) {
+	if l.isClosed() {
+		return nil, ErrClosed
+	}
+	head := l.Head()
+	if after > head {
+		return nil, fmt.Errorf("%w: %d > head %d", ErrFutureCursor, after, head)
+	}
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: eventKey(after + 1),
+		UpperBound: eventKey(head + 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iter: %w", err)
+	}
+	return &Iterator{l: l, it: it, next: after + 1}, nil
+}
+
+// Next advances to the next event and reports whether there is one.
+func (it *Iterator) Next() bool {
+	if it.err != nil {
+		return false
+	}
+	var ok bool
+	if !it.begun {
+		it.begun = true
+		ok = it.it.First()
+	} else {
+		ok = it.it.Next()
+	}
+	if !ok {
+		it.ev = nil
+		it.err = it.it.Error()
+		return false
+	}
+	seq, valid := seqOfEventKey(it.it.Key())
+	if !valid || seq != it.next {
+		it.err = fmt.Errorf("%w: expected seq %d, found key %x", ErrCorrupt, it.next, it.it.Key())
+		return false
+	}
+	ev := &Event{}
+	val, err := it.it.ValueAndErr()
+	if err == nil {
+		err = decodeValue(val, ev)
+	}
+	if err == nil && ev.Private != nil && ev.Private.Secret {
+		ev.Private.Data, err = it.l.sealer.open(string(ev.DID), ev.Private.Type, ev.Private.Data)
+	}
+	if err != nil {
+		it.err = fmt.Errorf("seq %d: %w", seq, err)
+		return false
+	}
+	ev.Seq = seq
+	it.ev = ev
+	it.next++
+	return true
+}
+
+// Event returns the current event. The caller owns it.
+func (it *Iterator) Event() *Event { return it.ev }
+
+// Err returns the error that stopped the iteration, if any.
+func (it *Iterator) Err() error { return it.err }
+
+// Close releases the iterator and returns any accumulated error.
+func (it *Iterator) Close() error {
+	cerr := it.it.Close()
+	if it.err != nil {
+		return it.err
+	}
+	return cerr
+}
