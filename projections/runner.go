@@ -1,0 +1,238 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pdslog/pdslog/eventlog"
+)
+
+// DefaultBatchSize is how many events a Runner hands a projection at once.
+const DefaultBatchSize = 1000
+
+// Runner feeds projections from the log.
+type Runner struct {
+	src    Source
+	logger *slog.Logger
+	batch  int
+	feeds  []*feed
+	// OnApply, if set, is called after each applied batch (progress, metrics).
+	OnApply func(name string, cursor eventlog.Seq, events int, took time.Duration)
+}
+
+type feed struct {
+	p      Projection
+	mu     sync.Mutex  // one feeder at a time
+	cursor atomic.Uint64 // cached cursor; valid when loaded is set
+	loaded atomic.Bool
+}
+
+// RunnerOptions configure a Runner; nil means defaults.
+type RunnerOptions struct {
+	BatchSize int          // events per Apply; default DefaultBatchSize
+	Logger    *slog.Logger // nil means slog.Default()
+}
+
+// NewRunner returns a Runner feeding ps from src.
+func NewRunner(src Source, ps []Projection, opts *RunnerOptions) *Runner {
+	if opts == nil {
+		opts = &RunnerOptions{}
+	}
+	r := &Runner{src: src, batch: opts.BatchSize, logger: opts.Logger}
+	if r.batch <= 0 {
+		r.batch = DefaultBatchSize
+	}
+	if r.logger == nil {
+		r.logger = slog.Default()
+	}
+	r.logger = r.logger.With("component", "runner")
+	for _, p := range ps {
+		r.feeds = append(r.feeds, &feed{p: p})
+	}
+	return r
+}
+
+// Projections returns the names of the runner's projections, in order.
+func (r *Runner) Projections() []string {
+	names := make([]string, len(r.feeds))
+	for i, f := range r.feeds {
+		names[i] = f.p.Name()
+	}
+	return names
+}
+
+func (r *Runner) lookup(name string) (*feed, error) {
+	for _, f := range r.feeds {
+		if f.p.Name() == name {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownProjection, name)
+}
+
+// CatchUp returns once every projection has applied the log through seq to
+// (which must be durable). It applies everything durable at the time, so
+// concurrent callers share the work: this is the read-your-writes call.
+func (r *Runner) CatchUp(ctx context.Context, to eventlog.Seq) error {
+	for _, f := range r.feeds {
+		if err := r.catchUp(ctx, f, to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *feed) get(ctx context.Context) (eventlog.Seq, error) {
+	if f.loaded.Load() {
+		return eventlog.Seq(f.cursor.Load()), nil
+	}
+	c, err := f.p.Cursor(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s: cursor: %w", f.p.Name(), err)
+	}
+	f.cursor.Store(uint64(c))
+	f.loaded.Store(true)
+	return c, nil
+}
+
+func (r *Runner) catchUp(ctx context.Context, f *feed, to eventlog.Seq) error {
+	if c, err := f.get(ctx); err == nil && c >= to {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cursor, err := f.get(ctx)
+	if err != nil {
+		return err
+	}
+	if cursor >= to {
+		return nil
+	}
+	head := r.src.Head()
+	if to > head {
+		return fmt.Errorf("%s: catch up to %d: %w (head %d)", f.p.Name(), to, eventlog.ErrFutureCursor, head)
+	}
+	it, err := r.src.Iter(ctx, cursor)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.p.Name(), err)
+	}
+	defer it.Close()
+	batch := make([]*eventlog.Event, 0, min(r.batch, int(head-cursor)))
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		start := time.Now()
+		if err := f.p.Apply(ctx, batch); err != nil {
+			f.loaded.Store(false) // re-read the stored cursor next time
+			return fmt.Errorf("%s: %w", f.p.Name(), err)
+		}
+		last := batch[len(batch)-1].Seq
+		f.cursor.Store(uint64(last))
+		if r.OnApply != nil {
+			r.OnApply(f.p.Name(), last, len(batch), time.Since(start))
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for it.Next() {
+		batch = append(batch, it.Event())
+		if len(batch) >= r.batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("%s: read log: %w", f.p.Name(), err)
+	}
+	return flush()
+}
+
+// Run follows the log until ctx ends, keeping every projection caught up.
+// A projection whose Apply fails is retried with backoff; the others go on.
+func (r *Runner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, f := range r.feeds {
+		wg.Go(func() { r.follow(ctx, f) })
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func (r *Runner) follow(ctx context.Context, f *feed) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		cursor, err := f.get(ctx)
+		if err == nil {
+			if _, err = r.src.Wait(ctx, cursor); err == nil {
+				err = r.catchUp(ctx, f, r.src.Head())
+			}
+		}
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, eventlog.ErrClosed) {
+			return
+		}
+		r.logger.Error("projection failed; retrying", "projection", f.p.Name(), "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff + rand.N(backoff/2)):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// Rebuild resets the named projections (all when names is empty) and
+// replays them from the log's first event to its current head.
+func (r *Runner) Rebuild(ctx context.Context, names ...string) error {
+	feeds := r.feeds
+	if len(names) > 0 {
+		feeds = nil
+		for _, n := range names {
+			f, err := r.lookup(n)
+			if err != nil {
+				return err
+			}
+			feeds = append(feeds, f)
+		}
+	}
+	head := r.src.Head()
+	for _, f := range feeds {
+		f.mu.Lock()
+		err := f.p.Reset(ctx)
+		f.loaded.Store(false)
+		f.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%s: reset: %w", f.p.Name(), err)
+		}
+		r.logger.Info("projection reset", "projection", f.p.Name())
+		if err := r.catchUp(ctx, f, head); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Status reports each projection's cursor against the log head.
+func (r *Runner) Status(ctx context.Context) ([]Status, error) {
+	head := r.src.Head()
+	out := make([]Status, 0, len(r.feeds))
+	for _, f := range r.feeds {
+		c, err := f.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Status{Name: f.p.Name(), Cursor: c, Head: head})
+	}
+	return out, nil
+}

@@ -1,0 +1,279 @@
+package projections
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/pdslog/pdslog/eventlog"
+)
+
+// ErrLocked is returned by OpenStore when another process holds the store.
+var ErrLocked = errors.New("projections: store is in use by another process")
+
+// StoreOptions configure a Store; nil means defaults.
+type StoreOptions struct {
+	FS     vfs.FS // nil means the OS filesystem
+	Logger *slog.Logger
+}
+
+// Store is the Pebble database that local projections keep their state in,
+// one key space per projection:
+//
+//	name 0x00 0x00      -> cursor (8 bytes big-endian)
+//	name 0x00 0x01 key  -> the projection's own key/value pairs
+//
+// Writes are not synced: a projection lost in a crash loses its effects and
+// its cursor together and catches up from the log.
+type Store struct {
+	db *pebble.DB
+}
+
+// OpenStore opens (creating if needed) the projection store in dir.
+func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
+	if opts == nil {
+		opts = &StoreOptions{}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: pebbleLogger{logger}})
+	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("open projection store: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Space returns the key space of the named projection.
+func (s *Store) Space(name string) *Space {
+	if name == "" || strings.ContainsRune(name, 0) {
+		panic(fmt.Sprintf("projections: bad space name %q", name))
+	}
+	return &Space{db: s.db, prefix: append([]byte(name), 0)}
+}
+
+// Space is one projection's part of the Store.
+type Space struct {
+	db     *pebble.DB
+	prefix []byte
+}
+
+func (sp *Space) cursorKey() []byte { return append(append([]byte{}, sp.prefix...), 0) }
+
+func (sp *Space) dataKey(k []byte) []byte {
+	out := make([]byte, 0, len(sp.prefix)+1+len(k))
+	out = append(out, sp.prefix...)
+	out = append(out, 1)
+	return append(out, k...)
+}
+
+func (sp *Space) dataBounds() (lo, hi []byte) {
+	lo = append(append([]byte{}, sp.prefix...), 1)
+	hi = append(append([]byte{}, sp.prefix...), 2)
+	return lo, hi
+}
+
+// Cursor returns the last applied seq (0 if none).
+func (sp *Space) Cursor(ctx context.Context) (eventlog.Seq, error) {
+	v, closer, err := sp.db.Get(sp.cursorKey())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("projections: bad cursor value %x", v)
+	}
+	return eventlog.Seq(binary.BigEndian.Uint64(v)), nil
+}
+
+// Reset deletes everything in the space, cursor included.
+func (sp *Space) Reset(ctx context.Context) error {
+	hi := append(append([]byte{}, sp.prefix[:len(sp.prefix)-1]...), 1)
+	return sp.db.DeleteRange(sp.prefix, hi, pebble.Sync)
+}
+
+// Get reads a committed value; ok is false when the key is absent.
+func (sp *Space) Get(key []byte) (val []byte, ok bool, err error) {
+	v, closer, err := sp.db.Get(sp.dataKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return append([]byte{}, v...), true, nil
+}
+
+// Scan calls fn for every committed key with the given prefix, in order
+// (reverse order when reverse is set), starting at start (inclusive; for
+// reverse, strictly before start) when start is not nil. fn's slices are
+// valid only during the call; returning io.EOF stops the scan without error.
+func (sp *Space) Scan(ctx context.Context, prefix, start []byte, reverse bool, fn func(key, val []byte) error) error {
+	return scan(ctx, sp.db, sp, prefix, start, reverse, fn)
+}
+
+type iterSource interface {
+	NewIterWithContext(ctx context.Context, o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+func scan(ctx context.Context, r iterSource, sp *Space, prefix, start []byte, reverse bool, fn func(key, val []byte) error) error {
+	lo := sp.dataKey(prefix)
+	hi := prefixEnd(lo)
+	it, err := r.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var ok bool
+	switch {
+	case reverse && start != nil:
+		ok = it.SeekLT(sp.dataKey(start))
+	case reverse:
+		ok = it.Last()
+	case start != nil:
+		ok = it.SeekGE(sp.dataKey(start))
+	default:
+		ok = it.First()
+	}
+	skip := len(sp.prefix) + 1
+	for ; ok; ok = step(it, reverse) {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if err := fn(it.Key()[skip:], v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+	return it.Error()
+}
+
+func step(it *pebble.Iterator, reverse bool) bool {
+	if reverse {
+		return it.Prev()
+	}
+	return it.Next()
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte{}, p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Dump writes every key/value of the space (not the cursor) to w, one
+// "hex(key) hex(value)" line each: the state digest the conformance suite
+// compares.
+func (sp *Space) Dump(ctx context.Context, w io.Writer) error {
+	return sp.Scan(ctx, nil, nil, false, func(k, v []byte) error {
+		_, err := fmt.Fprintf(w, "%x %x\n", k, v)
+		return err
+	})
+}
+
+// Writer is an open batch on a Space: reads see the batch's own writes.
+type Writer struct {
+	sp *Space
+	b  *pebble.Batch
+}
+
+// Get reads through the batch; ok is false when the key is absent.
+func (w *Writer) Get(key []byte) (val []byte, ok bool, err error) {
+	v, closer, err := w.b.Get(w.sp.dataKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return append([]byte{}, v...), true, nil
+}
+
+// Set writes key = val.
+func (w *Writer) Set(key, val []byte) error { return w.b.Set(w.sp.dataKey(key), val, nil) }
+
+// Delete removes key.
+func (w *Writer) Delete(key []byte) error { return w.b.Delete(w.sp.dataKey(key), nil) }
+
+// DeletePrefix removes every key starting with prefix.
+func (w *Writer) DeletePrefix(prefix []byte) error {
+	lo := w.sp.dataKey(prefix)
+	return w.b.DeleteRange(lo, prefixEnd(lo), nil)
+}
+
+// Scan is Space.Scan reading through the batch.
+func (w *Writer) Scan(ctx context.Context, prefix, start []byte, reverse bool, fn func(key, val []byte) error) error {
+	return scan(ctx, w.b, w.sp, prefix, start, reverse, fn)
+}
+
+// Update applies the events of evs newer than the cursor by calling fn for
+// each inside one batch, then writes the new cursor in the same batch and
+// commits it. It implements Projection.Apply for Store-backed projections.
+func (sp *Space) Update(ctx context.Context, evs []*eventlog.Event, fn func(w *Writer, ev *eventlog.Event) error) error {
+	cursor, err := sp.Cursor(ctx)
+	if err != nil {
+		return err
+	}
+	evs, err = newEvents(cursor, evs)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	w := &Writer{sp: sp, b: sp.db.NewIndexedBatch()}
+	defer w.b.Close()
+	for _, ev := range evs {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		if err := fn(w, ev); err != nil {
+			return fmt.Errorf("apply seq %d: %w", ev.Seq, err)
+		}
+	}
+	var cur [8]byte
+	binary.BigEndian.PutUint64(cur[:], uint64(evs[len(evs)-1].Seq))
+	if err := w.b.Set(sp.cursorKey(), cur[:], nil); err != nil {
+		return err
+	}
+	return w.b.Commit(pebble.NoSync)
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (q pebbleLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q pebbleLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (q pebbleLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	panic(fmt.Sprintf(format, args...))
+}
