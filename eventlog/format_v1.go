@@ -32,13 +32,13 @@ type EventV1 struct {
 
 // CommitV1 is the stored form of Commit in format 1.
 type CommitV1 struct {
-	Rev      string     `cborgen:"rev"`
-	Since    *string    `cborgen:"since"`
-	Commit   cid.Cid    `cborgen:"commit"`
-	Data     cid.Cid    `cborgen:"data"`
-	PrevData *cid.Cid   `cborgen:"prevData"`
-	Blocks   []byte     `cborgen:"blocks"`
-	Ops      []*OpV1    `cborgen:"ops"`
+	Rev      string   `cborgen:"rev"`
+	Since    *string  `cborgen:"since"`
+	Commit   cid.Cid  `cborgen:"commit"`
+	Data     cid.Cid  `cborgen:"data"`
+	PrevData *cid.Cid `cborgen:"prevData"`
+	Blocks   []byte   `cborgen:"blocks"`
+	Ops      []*OpV1  `cborgen:"ops"`
 }
 
 // OpV1 is the stored form of Op in format 1.

@@ -78,7 +78,7 @@ type Log struct {
 	logger *slog.Logger
 
 	// durable is the highest seq whose batch is synced; readers stop there.
-	durable atomic.Uint64
+	durable  atomic.Uint64
 	notifyMu sync.Mutex
 	notifyCh chan struct{} // closed and replaced whenever durable advances
 

@@ -28,7 +28,7 @@ type Runner struct {
 
 type feed struct {
 	p      Projection
-	mu     sync.Mutex  // one feeder at a time
+	mu     sync.Mutex    // one feeder at a time
 	cursor atomic.Uint64 // cached cursor; valid when loaded is set
 	loaded atomic.Bool
 }
