@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/ipfs/go-cid"
 )
 
 // request is one Append or Purge waiting for the committer.
@@ -264,6 +265,13 @@ func advanceHead(cur *RepoHead, ev *Event, seq Seq) (RepoHead, error) {
 		}
 		if c.Rev <= curRev {
 			return RepoHead{}, fmt.Errorf("%w: %s: rev %q does not follow %q", ErrRevConflict, ev.DID, c.Rev, curRev)
+		}
+		var curData cid.Cid
+		if cur != nil {
+			curData = cur.Data
+		}
+		if !c.PrevData.Equals(curData) {
+			return RepoHead{}, fmt.Errorf("%w: %s: prevData %s, head data is %s", ErrRevConflict, ev.DID, c.PrevData, curData)
 		}
 		return RepoHead{Rev: c.Rev, Commit: c.Commit, Data: c.Data, Seq: seq}, nil
 	default: // KindSync
