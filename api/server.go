@@ -1,0 +1,85 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/projections"
+)
+
+// Options are the server's collaborators.
+type Options struct {
+	Log     *eventlog.Log
+	Runner  *projections.Runner
+	Logger  *slog.Logger // nil means slog.Default()
+	Version string
+}
+
+// Server is the HTTP server.
+type Server struct {
+	opts Options
+	e    *echo.Echo
+}
+
+// New builds the server and its route table.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = xrpc.ErrorHandler(opts.Logger)
+	s := &Server{opts: opts, e: e}
+	s.routes()
+	return s
+}
+
+// Handler returns the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// healthOutput is the body of /xrpc/_health.
+type healthOutput struct {
+	Version string `json:"version"`
+}
+
+// health answers /xrpc/_health: 200 with the version while the log accepts
+// writes and projections answer, 503 otherwise.
+func (s *Server) health(c echo.Context) error {
+	if err := s.opts.Log.Failure(); err != nil {
+		return &xrpc.Error{Status: http.StatusServiceUnavailable, Name: "ServiceUnavailable", Message: "event log is not accepting writes", Err: err}
+	}
+	if _, err := s.opts.Runner.Status(c.Request().Context()); err != nil {
+		return &xrpc.Error{Status: http.StatusServiceUnavailable, Name: "ServiceUnavailable", Message: "projections are not answering", Err: err}
+	}
+	return c.JSON(http.StatusOK, healthOutput{Version: s.opts.Version})
+}
+
+// ready answers /ready: 200 once every projection has caught up with the
+// log, 503 with the lag otherwise.
+func (s *Server) ready(c echo.Context) error {
+	st, err := s.opts.Runner.Status(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var lag uint64
+	for _, p := range st {
+		lag = max(lag, p.Lag())
+	}
+	if lag > 0 {
+		return &xrpc.Error{Status: http.StatusServiceUnavailable, Name: "NotReady", Message: "projections are catching up with the log"}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"ready": true})
+}
+
+// notImplemented answers XRPC methods nothing serves.
+func (s *Server) notImplemented(c echo.Context) error {
+	return xrpc.MethodNotImplemented(c.Param("nsid"))
+}
+
+// Shutdown stops accepting requests and waits for in-flight ones.
+func (s *Server) Shutdown(ctx context.Context) error { return s.e.Shutdown(ctx) }

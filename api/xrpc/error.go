@@ -1,0 +1,96 @@
+// Package xrpc holds the XRPC error type and the one place errors are
+// rendered as {"error":"Name","message":"…"}.
+package xrpc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Error is an XRPC error: an HTTP status, the lexicon's error name, and a
+// message for humans. Err, if set, is the cause (logged, never sent).
+type Error struct {
+	Status  int
+	Name    string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Name, e.Message, e.Err)
+	}
+	return e.Name + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// InvalidRequest is a 400 with the generic error name.
+func InvalidRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Name: "InvalidRequest", Message: fmt.Sprintf(format, args...)}
+}
+
+// MethodNotImplemented is the 501 for XRPC methods nothing serves.
+func MethodNotImplemented(nsid string) *Error {
+	return &Error{Status: http.StatusNotImplemented, Name: "MethodNotImplemented", Message: "method not implemented: " + nsid}
+}
+
+// Body is the JSON body of an error response.
+type Body struct {
+	Error   string `json:"error"`
+	Message string `json:"message,omitempty"`
+}
+
+// ErrorHandler renders every error a handler returns. Unknown errors become
+// a 500 InternalServerError whose cause is logged, not sent.
+func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		var xe *Error
+		var he *echo.HTTPError
+		switch {
+		case errors.As(err, &xe):
+		case errors.As(err, &he):
+			xe = fromHTTPError(he)
+		default:
+			xe = &Error{Status: http.StatusInternalServerError, Name: "InternalServerError", Message: "internal server error", Err: err}
+		}
+		if xe.Status == http.StatusInternalServerError || xe.Status == http.StatusServiceUnavailable {
+			logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+				"status", xe.Status, "error_name", xe.Name, "err", err)
+		}
+		body := Body{Error: xe.Name, Message: xe.Message}
+		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(xe.Status)
+			return
+		}
+		_ = c.JSON(xe.Status, body)
+	}
+}
+
+func fromHTTPError(he *echo.HTTPError) *Error {
+	msg := http.StatusText(he.Code)
+	if s, ok := he.Message.(string); ok {
+		msg = s
+	}
+	name := "InvalidRequest"
+	switch {
+	case he.Code == http.StatusNotFound:
+		name = "NotFound"
+	case he.Code == http.StatusMethodNotAllowed:
+		name = "InvalidRequest"
+	case he.Code == http.StatusRequestEntityTooLarge:
+		name = "PayloadTooLarge"
+	case he.Code == http.StatusTooManyRequests:
+		name = "RateLimitExceeded"
+	case he.Code >= 500:
+		name = "InternalServerError"
+	}
+	return &Error{Status: he.Code, Name: name, Message: msg, Err: he.Internal}
+}

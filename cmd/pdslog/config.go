@@ -1,0 +1,150 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// errHelp is returned when --help was asked for (exit 0).
+var errHelp = errors.New("help requested")
+
+// flags is a FlagSet whose flags fall back to environment variables: where
+// the reference PDS has a name for a setting (PDS_DATA_DIRECTORY, PDS_PORT,
+// …) that name is read, so an operator's pds.env works unchanged.
+type flags struct {
+	*flag.FlagSet
+	envErrs []error
+}
+
+func newFlags(name, summary string, out io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: pdslog %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return &flags{FlagSet: fs}
+}
+
+func lookupEnv(envs []string) (string, string, bool) {
+	for _, e := range envs {
+		if v, ok := os.LookupEnv(e); ok && v != "" {
+			return e, v, true
+		}
+	}
+	return "", "", false
+}
+
+func envUsage(usage string, envs []string) string {
+	if len(envs) == 0 {
+		return usage
+	}
+	return usage + " (env " + strings.Join(envs, ", ") + ")"
+}
+
+func (f *flags) String(p *string, name, def, usage string, envs ...string) {
+	if _, v, ok := lookupEnv(envs); ok {
+		def = v
+	}
+	f.StringVar(p, name, def, envUsage(usage, envs))
+}
+
+func (f *flags) Bool(p *bool, name string, def bool, usage string, envs ...string) {
+	if e, v, ok := lookupEnv(envs); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not a boolean", e, v))
+		} else {
+			def = b
+		}
+	}
+	f.BoolVar(p, name, def, envUsage(usage, envs))
+}
+
+func (f *flags) Int(p *int, name string, def int, usage string, envs ...string) {
+	if e, v, ok := lookupEnv(envs); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not an integer", e, v))
+		} else {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, envUsage(usage, envs))
+}
+
+func (f *flags) Uint64(p *uint64, name string, def uint64, usage string, envs ...string) {
+	if e, v, ok := lookupEnv(envs); ok {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not an unsigned integer", e, v))
+		} else {
+			def = n
+		}
+	}
+	f.Uint64Var(p, name, def, envUsage(usage, envs))
+}
+
+// parse parses args, turning flag and environment mistakes into usageErrors.
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{err.Error()}
+	}
+	if len(f.envErrs) > 0 {
+		return usageError{errors.Join(f.envErrs...).Error()}
+	}
+	if f.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", f.Arg(0))}
+	}
+	return nil
+}
+
+// common holds the settings every command shares.
+type common struct {
+	dataDir   string
+	logLevel  string
+	logFormat string
+}
+
+func (c *common) register(f *flags) {
+	f.String(&c.dataDir, "data-dir", "./data", "data directory (event log, projections, keys)", "PDS_DATA_DIRECTORY")
+	f.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error", "PDSLOG_LOG_LEVEL", "LOG_LEVEL")
+	f.String(&c.logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal)", "PDSLOG_LOG_FORMAT")
+}
+
+// logger builds the process logger writing to w.
+func (c *common) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, usageError{fmt.Sprintf("bad log level %q", c.logLevel)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "auto":
+		if isTerminal(w) {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("bad log format %q", c.logFormat)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

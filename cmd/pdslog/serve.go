@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/eventlog"
+)
+
+type serveCommand struct {
+	stdout, stderr io.Writer
+	common
+	hostname string
+	port     int
+	bind     string
+	seqFloor uint64
+	drain    time.Duration
+
+	// ready, if set, receives the listening address (tests).
+	ready chan<- string
+}
+
+const serveSummary = `Run the PDS. With no flags it serves http://localhost:2583 from ./data.`
+
+func (c *serveCommand) run(ctx context.Context, args []string) error {
+	f := newFlags("serve", serveSummary, c.stderr)
+	c.register(f)
+	f.String(&c.hostname, "hostname", "localhost", "public hostname of this PDS", "PDS_HOSTNAME")
+	f.Int(&c.port, "port", 2583, "port to listen on", "PDS_PORT")
+	f.String(&c.bind, "bind", "", "address to listen on (default: localhost when --hostname is localhost, else all interfaces)", "PDSLOG_BIND")
+	f.Uint64(&c.seqFloor, "seq-floor", 0, "after restoring an old copy of the log: the highest seq ever handed out, so no seq is reused", "PDSLOG_SEQ_FLOOR")
+	f.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if c.port < 0 || c.port > 65535 {
+		return usageError{fmt.Sprintf("bad port %d", c.port)}
+	}
+	logger, err := c.logger(c.stderr)
+	if err != nil {
+		return err
+	}
+	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger})
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	if err := d.catchUp(ctx, newProgress(c.stderr, logger, "catch up")); err != nil {
+		return fmt.Errorf("catch up projections: %w", err)
+	}
+	bind := c.bind
+	if bind == "" && c.hostname == "localhost" {
+		bind = "localhost"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(c.port)))
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Options{Log: d.log, Runner: d.runner, Logger: logger, Version: version()})
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = d.runner.Run(runCtx) })
+	serveErr := make(chan error, 1)
+	wg.Go(func() { serveErr <- hs.Serve(ln) })
+	logger.Info("serving", "addr", ln.Addr().String(), "hostname", c.hostname, "data_dir", c.dataDir, "seq", d.log.Head())
+	if c.ready != nil {
+		c.ready <- ln.Addr().String()
+	}
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "drain_timeout", c.drain)
+	case err = <-serveErr:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), c.drain)
+	defer cancel()
+	if serr := hs.Shutdown(shutCtx); serr != nil {
+		logger.Error("shutdown", "err", serr)
+	}
+	stopRunner()
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
