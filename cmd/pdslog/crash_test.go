@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/projectiontest"
+	"github.com/pdslog/pdslog/projections/repos"
+)
+
+const crashChildEnv = "PDSLOG_CRASH_CHILD_DIR"
+
+// TestMain runs crashChild instead of the tests when the crash test starts
+// this binary as its child.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild is the child of TestCrashProjectionsConverge: it holds the
+// data dir like serve does (projections following the log, writers calling
+// CatchUp for read-your-writes) and appends until it is killed, printing
+// "ack SEQ" for every acknowledged append.
+func crashChild(dir string) {
+	d, err := openDataDir(dir, openOptions{command: "crash-child", logger: discardLogger()})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(3)
+	}
+	ctx := context.Background()
+	if err := d.runner.CatchUp(ctx, d.log.Head()); err != nil {
+		fmt.Println("catch up:", err)
+		os.Exit(3)
+	}
+	go d.runner.Run(ctx)
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			clock := eventlogtest.NewClock()
+			r := eventlogtest.NewRepo(eventlogtest.DID(w))
+			if h, err := d.log.RepoHead(ctx, r.DID); err == nil {
+				r.Rev, r.Data = h.Rev, h.Data
+			}
+			for {
+				ev := r.Commit(clock, nil, 512)
+				seq, err := d.log.Append(ctx, ev)
+				if err != nil {
+					fmt.Println("append:", err)
+					os.Exit(3)
+				}
+				if err := d.runner.CatchUp(ctx, seq); err != nil {
+					fmt.Println("catch up:", err)
+					os.Exit(3)
+				}
+				mu.Lock()
+				fmt.Fprintf(out, "ack %d\n", seq)
+				out.Flush()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestCrashProjectionsConverge kills a process that appends and projects
+// with SIGKILL at random moments; after every restart each acknowledged
+// append is in the log, the log verifies, and the projections caught up
+// from where the crash left them equal a clean replay.
+func TestCrashProjectionsConverge(t *testing.T) {
+	cycles := 20
+	if v, err := strconv.Atoi(os.Getenv("PDSLOG_CRASH_CYCLES")); err == nil {
+		cycles = v
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	var maxAck eventlog.Seq
+	for cycle := range cycles {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		acks := make(chan eventlog.Seq, 1<<16)
+		lines := make(chan string, 16)
+		go func() {
+			defer close(acks)
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				line := sc.Text()
+				if s, ok := strings.CutPrefix(line, "ack "); ok {
+					n, _ := strconv.ParseUint(s, 10, 64)
+					acks <- eventlog.Seq(n)
+				} else {
+					select {
+					case lines <- line:
+					default:
+					}
+				}
+			}
+		}()
+		// Let it acknowledge something, then kill it at a random moment.
+		select {
+		case s, ok := <-acks:
+			if !ok {
+				cmd.Wait()
+				t.Fatalf("cycle %d: child exited before acknowledging: %s %s", cycle, <-lines, stderr.String())
+			}
+			maxAck = max(maxAck, s)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("cycle %d: child acknowledged nothing in 60s", cycle)
+		}
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond) // a random kill point, not synchronisation
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		for s := range acks {
+			maxAck = max(maxAck, s)
+		}
+
+		d, err := openDataDir(dir, openOptions{command: "test", logger: discardLogger()})
+		if err != nil {
+			t.Fatalf("cycle %d: reopen: %v", cycle, err)
+		}
+		if head := d.log.Head(); head < maxAck {
+			d.close()
+			t.Fatalf("cycle %d: log head %d lost acknowledged seq %d", cycle, head, maxAck)
+		}
+		if err := d.log.Verify(t.Context(), nil); err != nil {
+			d.close()
+			t.Fatalf("cycle %d: verify: %v", cycle, err)
+		}
+		if err := d.runner.CatchUp(t.Context(), d.log.Head()); err != nil {
+			d.close()
+			t.Fatalf("cycle %d: catch up: %v", cycle, err)
+		}
+		got := projectiontest.Digest(t, d.store, d.repos)
+		fresh, err := projections.OpenStore(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := repos.New(fresh)
+		if err := projections.NewRunner(d.log, []projections.Projection{fp}, nil).CatchUp(t.Context(), d.log.Head()); err != nil {
+			t.Fatal(err)
+		}
+		want := projectiontest.Digest(t, fresh, fp)
+		fresh.Close()
+		head := d.log.Head()
+		d.close()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("cycle %d: projection after crash + catch-up differs from a clean replay (head %d)", cycle, head)
+		}
+		t.Logf("cycle %d: head %d, max acknowledged %d", cycle, head, maxAck)
+	}
+	if maxAck == 0 {
+		t.Fatal("nothing was acknowledged: the test proved nothing")
+	}
+}
