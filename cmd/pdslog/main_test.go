@@ -37,7 +37,7 @@ func fillDataDir(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	projectiontest.Fill(t, d.log, 42, 8, n, nil)
+	projectiontest.Fill(t, d.log, projectiontest.RandomStream(42, 8), 42, n, nil)
 	if err := d.close(); err != nil {
 		t.Fatal(err)
 	}

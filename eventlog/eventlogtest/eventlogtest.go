@@ -120,6 +120,7 @@ type Stream struct {
 	Rng   *rand.Rand
 	Clock *Clock
 	Repos []*Repo
+	next  int
 }
 
 // NewStream returns a stream over n repos seeded with seed.
@@ -157,5 +158,25 @@ func (s *Stream) Next() *eventlog.Event {
 	default:
 		return &eventlog.Event{Kind: eventlog.KindPrivate, DID: r.DID, Private: &eventlog.Private{
 			Type: "test.secret", Secret: s.Rng.IntN(2) == 0, Data: []byte(fmt.Sprintf("secret-%d", s.Rng.IntN(1e9)))}}
+	}
+}
+
+// DIDs returns the stream's current repos.
+func (s *Stream) DIDs() []syntax.DID {
+	out := make([]syntax.DID, len(s.Repos))
+	for i, r := range s.Repos {
+		out[i] = r.DID
+	}
+	return out
+}
+
+// Replace forgets the repo did (its account was deleted) and puts a fresh
+// repo with a new DID in its place.
+func (s *Stream) Replace(did syntax.DID) {
+	for i, r := range s.Repos {
+		if r.DID == did {
+			s.next++
+			s.Repos[i] = NewRepo(syntax.DID(fmt.Sprintf("did:plc:new%019d", s.next)))
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/pdslog/pdslog/eventlog"
@@ -23,28 +24,50 @@ import (
 // Factory makes the projection under test on a store.
 type Factory func(s *projections.Store) projections.Projection
 
-// Run runs the whole suite.
-func Run(t *testing.T, newP Factory) {
-	t.Run("ReplayEqualsIncremental", func(t *testing.T) { testReplayEqualsIncremental(t, newP) })
-	t.Run("ReapplyIsNoop", func(t *testing.T) { testReapply(t, newP) })
-	t.Run("GapRefused", func(t *testing.T) { testGap(t, newP) })
-	t.Run("Reset", func(t *testing.T) { testReset(t, newP) })
-	t.Run("CrashAtomic", func(t *testing.T) { testCrash(t, newP) })
+// Stream is a source of valid random events over a set of repos.
+type Stream interface {
+	Next() *eventlog.Event
+	DIDs() []syntax.DID
+	// Replace forgets the repo did (its account was deleted) and puts a
+	// fresh repo in its place.
+	Replace(did syntax.DID)
 }
 
-// Fill appends n random events over repos repos to l, deleting an account
-// (a #account deleted event followed by a log Purge, as the server does)
-// about every 60 events. after, if set, runs after each append or purge.
-func Fill(t testing.TB, l *eventlog.Log, seed uint64, repos, n int, after func()) {
+// NewStream makes a stream over repos repos from a seed.
+type NewStream func(seed uint64, repos int) Stream
+
+// RandomStream is the default stream: eventlogtest's random events, whose
+// commits carry placeholder blocks.
+func RandomStream(seed uint64, repos int) Stream { return eventlogtest.NewStream(seed, repos) }
+
+// Run runs the whole suite on events from stream (nil means RandomStream).
+func Run(t *testing.T, newP Factory, stream NewStream) {
+	if stream == nil {
+		stream = RandomStream
+	}
+	fill := func(t testing.TB, l *eventlog.Log, seed uint64, repos, n int, after func()) {
+		Fill(t, l, stream(seed, repos), seed, n, after)
+	}
+	t.Run("ReplayEqualsIncremental", func(t *testing.T) { testReplayEqualsIncremental(t, newP, fill) })
+	t.Run("ReapplyIsNoop", func(t *testing.T) { testReapply(t, newP, fill) })
+	t.Run("GapRefused", func(t *testing.T) { testGap(t, newP, fill) })
+	t.Run("Reset", func(t *testing.T) { testReset(t, newP, fill) })
+	t.Run("CrashAtomic", func(t *testing.T) { testCrash(t, newP, fill) })
+}
+
+type fillFunc func(t testing.TB, l *eventlog.Log, seed uint64, repos, n int, after func())
+
+// Fill appends n events from s to l, deleting an account (a #account
+// deleted event followed by a log Purge, as the server does) about every 60
+// events. after, if set, runs after each append or purge.
+func Fill(t testing.TB, l *eventlog.Log, s Stream, seed uint64, n int, after func()) {
 	t.Helper()
 	ctx := context.Background()
-	s := eventlogtest.NewStream(seed, repos)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	nextDID := repos
 	for i := 0; i < n; i++ {
 		if i > 0 && rng.IntN(60) == 0 {
-			k := rng.IntN(len(s.Repos))
-			did := s.Repos[k].DID
+			dids := s.DIDs()
+			did := dids[rng.IntN(len(dids))]
 			del := &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Status: "deleted"}}
 			seq, err := l.Append(ctx, del)
 			if err != nil {
@@ -59,8 +82,7 @@ func Fill(t testing.TB, l *eventlog.Log, seed uint64, repos, n int, after func()
 			if after != nil {
 				after()
 			}
-			s.Repos[k] = eventlogtest.NewRepo(eventlogtest.DID(nextDID))
-			nextDID++
+			s.Replace(did)
 			continue
 		}
 		if _, err := l.Append(ctx, s.Next()); err != nil {
@@ -119,14 +141,14 @@ func replay(t testing.TB, l *eventlog.Log, newP Factory, batch int) (*projection
 	return s, p
 }
 
-func testReplayEqualsIncremental(t *testing.T, newP Factory) {
+func testReplayEqualsIncremental(t *testing.T, newP Factory, fill fillFunc) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			l := eventlogtest.Open(t, &eventlog.Options{SealKey: make([]byte, 32)})
 			incStore := openStore(t, nil)
 			inc := newP(incStore)
 			runner := projections.NewRunner(l, []projections.Projection{inc}, &projections.RunnerOptions{BatchSize: 1})
-			Fill(t, l, seed, 6, 400, func() {
+			fill(t, l, seed, 6, 400, func() {
 				if err := runner.CatchUp(context.Background(), l.Head()); err != nil {
 					t.Fatal(err)
 				}
@@ -168,10 +190,10 @@ func allEvents(t testing.TB, l *eventlog.Log) []*eventlog.Event {
 	return evs
 }
 
-func testReapply(t *testing.T, newP Factory) {
+func testReapply(t *testing.T, newP Factory, fill fillFunc) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, &eventlog.Options{SealKey: make([]byte, 32)})
-	Fill(t, l, 11, 4, 200, nil)
+	fill(t, l, 11, 4, 200, nil)
 	evs := allEvents(t, l)
 	s := openStore(t, nil)
 	p := newP(s)
@@ -198,10 +220,10 @@ func testReapply(t *testing.T, newP Factory) {
 	}
 }
 
-func testGap(t *testing.T, newP Factory) {
+func testGap(t *testing.T, newP Factory, fill fillFunc) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, &eventlog.Options{SealKey: make([]byte, 32)})
-	Fill(t, l, 5, 3, 50, nil)
+	fill(t, l, 5, 3, 50, nil)
 	evs := allEvents(t, l)
 	s := openStore(t, nil)
 	p := newP(s)
@@ -217,10 +239,10 @@ func testGap(t *testing.T, newP Factory) {
 	}
 }
 
-func testReset(t *testing.T, newP Factory) {
+func testReset(t *testing.T, newP Factory, fill fillFunc) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, &eventlog.Options{SealKey: make([]byte, 32)})
-	Fill(t, l, 9, 3, 80, nil)
+	fill(t, l, 9, 3, 80, nil)
 	s, p := replay(t, l, newP, 7)
 	if err := p.Reset(ctx); err != nil {
 		t.Fatal(err)
@@ -234,10 +256,10 @@ func testReset(t *testing.T, newP Factory) {
 // each, clones the filesystem as a crash would leave it (a random part of the
 // unsynced writes kept): the clone's state must be exactly the state after
 // the batch its cursor names.
-func testCrash(t *testing.T, newP Factory) {
+func testCrash(t *testing.T, newP Factory, fill fillFunc) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, &eventlog.Options{SealKey: make([]byte, 32)})
-	Fill(t, l, 21, 5, 300, nil)
+	fill(t, l, 21, 5, 300, nil)
 	evs := allEvents(t, l)
 	fs := vfs.NewCrashableMem()
 	s := openStore(t, fs)

@@ -9,5 +9,5 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	projectiontest.Run(t, func(s *projections.Store) projections.Projection { return repos.New(s) })
+	projectiontest.Run(t, func(s *projections.Store) projections.Projection { return repos.New(s) }, nil)
 }
