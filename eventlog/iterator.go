@@ -40,7 +40,7 @@ func (l *Log) Iter(ctx context.Context, after Seq) (*Iterator, error) {
 
 // Next advances to the next event and reports whether there is one.
 func (it *Iterator) Next() bool {
-	if it.err != nil {
+	if it.err != nil || it.it == nil {
 		return false
 	}
 	var ok bool
@@ -84,9 +84,17 @@ func (it *Iterator) Event() *Event { return it.ev }
 // Err returns the error that stopped the iteration, if any.
 func (it *Iterator) Err() error { return it.err }
 
-// Close releases the iterator and returns any accumulated error.
+// Close releases the iterator and returns any accumulated error. Calling
+// it again is safe and returns the same error.
 func (it *Iterator) Close() error {
-	cerr := it.it.Close()
+	var cerr error
+	if it.it != nil {
+		cerr = it.it.Close()
+		it.it = nil // Pebble pools iterators: closing one twice corrupts another
+		if cerr != nil && it.err == nil {
+			it.err = cerr
+		}
+	}
 	if it.err != nil {
 		return it.err
 	}

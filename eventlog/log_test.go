@@ -338,3 +338,44 @@ func TestInvalidEvents(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// Closing an iterator twice must not hand its pooled Pebble iterator to
+// two users (that corrupted concurrent readers once).
+func TestIteratorDoubleClose(t *testing.T) {
+	l := eventlogtest.Open(t, nil)
+	s := eventlogtest.NewStream(4, 2)
+	for range 20 {
+		if _, err := l.Append(t.Context(), s.Next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				it, err := l.Iter(context.Background(), 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := 0
+				for it.Next() {
+					n++
+				}
+				if err := it.Close(); err != nil || n != 20 {
+					t.Errorf("read %d events, err %v", n, err)
+					return
+				}
+				if err := it.Close(); err != nil {
+					t.Errorf("second close: %v", err)
+					return
+				}
+				if it.Next() {
+					t.Error("Next after Close")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
