@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/eventlog/commit/committest"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/projectiontest"
@@ -55,14 +57,26 @@ func crashChild(dir string) {
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
-			clock := eventlogtest.NewClock()
-			r := eventlogtest.NewRepo(eventlogtest.DID(w))
-			if h, err := d.log.RepoHead(ctx, r.DID); err == nil {
-				r.Rev, r.Data = h.Rev, h.Data
+			st := committest.NewStream(uint64(w), 1)
+			repo := st.Repos[0]
+			repo.DID = eventlogtest.DID(w)
+			b := commit.NewBuilder(nil)
+			if _, err := d.log.Append(ctx, commit.SigningKeyEvent(repo.DID, repo.Key)); err != nil {
+				fmt.Println("append key:", err)
+				os.Exit(3)
 			}
 			for {
-				ev := r.Commit(clock, nil, 512)
-				seq, err := d.log.Append(ctx, ev)
+				var head *eventlog.RepoHead
+				if h, err := d.log.RepoHead(ctx, repo.DID); err == nil {
+					head = &h
+				}
+				writes := st.RandomWrites(repo, 1+rand.IntN(3))
+				res, err := b.Build(ctx, commit.Repo{DID: repo.DID, Head: head, Key: repo.Key, Blocks: d.blocks.Source(repo.DID)}, writes)
+				if err != nil {
+					fmt.Println("build:", err)
+					os.Exit(3)
+				}
+				seq, err := d.log.Append(ctx, res.Event)
 				if err != nil {
 					fmt.Println("append:", err)
 					os.Exit(3)
@@ -70,6 +84,13 @@ func crashChild(dir string) {
 				if err := d.runner.CatchUp(ctx, seq); err != nil {
 					fmt.Println("catch up:", err)
 					os.Exit(3)
+				}
+				for i, w := range writes {
+					if w.Action == eventlog.ActionDelete {
+						delete(repo.Records, w.Path())
+					} else {
+						repo.Records[w.Path()] = res.Writes[i].CID
+					}
 				}
 				mu.Lock()
 				fmt.Fprintf(out, "ack %d\n", seq)
@@ -128,7 +149,12 @@ func TestCrashProjectionsConverge(t *testing.T) {
 		case s, ok := <-acks:
 			if !ok {
 				cmd.Wait()
-				t.Fatalf("cycle %d: child exited before acknowledging: %s %s", cycle, <-lines, stderr.String())
+				var said string
+				select {
+				case said = <-lines:
+				default:
+				}
+				t.Fatalf("cycle %d: child exited before acknowledging: %s %s", cycle, said, stderr.String())
 			}
 			maxAck = max(maxAck, s)
 		case <-time.After(60 * time.Second):
@@ -151,7 +177,7 @@ func TestCrashProjectionsConverge(t *testing.T) {
 			d.close()
 			t.Fatalf("cycle %d: log head %d lost acknowledged seq %d", cycle, head, maxAck)
 		}
-		if err := d.log.Verify(t.Context(), nil); err != nil {
+		if err := d.log.Verify(t.Context(), &eventlog.VerifyOptions{Check: commit.NewVerifier().Check}); err != nil {
 			d.close()
 			t.Fatalf("cycle %d: verify: %v", cycle, err)
 		}

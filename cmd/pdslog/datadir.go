@@ -13,6 +13,8 @@ import (
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/blocks"
+	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
 )
 
@@ -27,12 +29,14 @@ const (
 // dataDir is an open data directory: the log, the projection store and a
 // runner over every local projection. One process holds it at a time.
 type dataDir struct {
-	path   string
-	lock   *os.File
-	log    *eventlog.Log
-	store  *projections.Store
-	repos  *repos.Projection
-	runner *projections.Runner
+	path    string
+	lock    *os.File
+	log     *eventlog.Log
+	store   *projections.Store
+	repos   *repos.Projection
+	blocks  *blocks.Projection
+	records *records.Projection
+	runner  *projections.Runner
 }
 
 type openOptions struct {
@@ -71,7 +75,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.repos = repos.New(d.store)
+	d.repos, d.blocks, d.records = repos.New(d.store), blocks.New(d.store), records.New(d.store)
 	d.runner = projections.NewRunner(d.log, d.projections(), &projections.RunnerOptions{Logger: o.logger})
 	ok = true
 	return d, nil
@@ -79,7 +83,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 
 // projections lists every local projection, in the order they are fed.
 func (d *dataDir) projections() []projections.Projection {
-	return []projections.Projection{d.repos}
+	return []projections.Projection{d.repos, d.blocks, d.records}
 }
 
 func (d *dataDir) close() error {

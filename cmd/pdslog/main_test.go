@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit/committest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 	"github.com/pdslog/pdslog/projections/repos"
@@ -37,7 +38,7 @@ func fillDataDir(t *testing.T, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	projectiontest.Fill(t, d.log, projectiontest.RandomStream(42, 8), 42, n, nil)
+	projectiontest.Fill(t, d.log, committest.NewStream(42, 8), 42, n, nil)
 	if err := d.close(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestReplayRebuildsProjections(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("replay exit %d\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "verify: ") || !strings.Contains(out, "replay: rebuilt repos through seq") {
+	if !strings.Contains(out, "verify: ") || !strings.Contains(out, "replay: rebuilt repos, blocks, records through seq") {
 		t.Fatalf("replay output: %q", out)
 	}
 	got, cur := reposDigest(t, dir)

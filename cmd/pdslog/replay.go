@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -24,8 +25,10 @@ type replayCommand struct {
 const replaySummary = `Rebuild projections from the event log: each named projection is reset and
 replayed from the first event to the log's current head. Safe to interrupt
 and rerun. Refuses to run while 'pdslog serve' holds the data dir.
-With --verify, first check the log itself (dense seqs, commit chains, repo
-heads) and report the first divergence with its seq.`
+With --verify, first check the log itself and report the first divergence
+with its seq: dense seqs, commit chains (since, rev, prevData), repo heads,
+every commit's signature under the account's key, its record blocks, and
+that inverting its ops on its own blocks gives back prevData.`
 
 func (c *replayCommand) run(ctx context.Context, args []string) error {
 	f := newFlags("replay", replaySummary, c.stderr)
@@ -64,7 +67,10 @@ func (c *replayCommand) run(ctx context.Context, args []string) error {
 		p := newProgress(c.stdout, logger, "verify")
 		p.start(head)
 		start := time.Now()
-		err := d.log.Verify(ctx, &eventlog.VerifyOptions{Progress: func(s eventlog.Seq) { p.update("log", s) }})
+		err := d.log.Verify(ctx, &eventlog.VerifyOptions{
+			Check:    commit.NewVerifier().Check,
+			Progress: func(s eventlog.Seq) { p.update("log", s) },
+		})
 		p.finish()
 		var ve *eventlog.VerifyError
 		if errors.As(err, &ve) {

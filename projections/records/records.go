@@ -1,0 +1,225 @@
+// Package records is the projection of every repo's current records:
+// did/collection/rkey -> record CID and DAG-CBOR bytes, from the ops of
+// #commit events and the record blocks in their CAR slices. It answers
+// getRecord, listRecords and describeRepo's collections. A deleted
+// account's records go with it.
+package records
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/mst/car"
+	"github.com/pdslog/pdslog/projections"
+)
+
+// Name is the projection's name.
+const Name = "records"
+
+// ErrNotFound is returned for a record that does not exist.
+var ErrNotFound = errors.New("records: not found")
+
+// Projection is the records projection on a projections.Store.
+//
+// Keys:
+//
+//	did 0x00 'r' collection 0x00 rkey -> uvarint(len(cid)) cid record-bytes
+//	did 0x00 'c' collection           -> uvarint count of records
+type Projection struct{ sp *projections.Space }
+
+// New returns the records projection stored in s.
+func New(s *projections.Store) *Projection { return &Projection{sp: s.Space(Name)} }
+
+var _ projections.Projection = (*Projection)(nil)
+
+// Name implements projections.Projection.
+func (p *Projection) Name() string { return Name }
+
+// Cursor implements projections.Projection.
+func (p *Projection) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.sp.Cursor(ctx) }
+
+// Reset implements projections.Projection.
+func (p *Projection) Reset(ctx context.Context) error { return p.sp.Reset(ctx) }
+
+// Apply implements projections.Projection.
+func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
+	return p.sp.Update(ctx, evs, apply)
+}
+
+func repoPrefix(did syntax.DID) []byte { return append([]byte(did), 0) }
+
+func collPrefix(did syntax.DID, coll string) []byte {
+	k := append(repoPrefix(did), 'r')
+	k = append(k, coll...)
+	return append(k, 0)
+}
+
+func recordKey(did syntax.DID, coll, rkey string) []byte {
+	return append(collPrefix(did, coll), rkey...)
+}
+
+func countKey(did syntax.DID, coll string) []byte {
+	return append(append(repoPrefix(did), 'c'), coll...)
+}
+
+func apply(w *projections.Writer, ev *eventlog.Event) error {
+	switch ev.Kind {
+	case eventlog.KindAccount:
+		if ev.Account.Status == "deleted" {
+			return w.DeletePrefix(repoPrefix(ev.DID))
+		}
+		return nil
+	case eventlog.KindCommit:
+	default:
+		return nil
+	}
+	var blocks map[cid.Cid][]byte
+	for _, op := range ev.Commit.Ops {
+		coll, rkey, ok := strings.Cut(op.Path, "/")
+		if !ok {
+			return fmt.Errorf("op path %q", op.Path)
+		}
+		k := recordKey(ev.DID, coll, rkey)
+		_, existed, err := w.Get(k)
+		if err != nil {
+			return err
+		}
+		delta := 0
+		switch op.Action {
+		case eventlog.ActionCreate, eventlog.ActionUpdate:
+			if blocks == nil {
+				_, bs, err := car.Unmarshal(ev.Commit.Blocks, nil)
+				if err != nil {
+					return fmt.Errorf("read blocks: %w", err)
+				}
+				blocks = make(map[cid.Cid][]byte, len(bs))
+				for _, b := range bs {
+					blocks[b.CID] = b.Data
+				}
+			}
+			data, ok := blocks[op.CID]
+			if !ok {
+				return fmt.Errorf("record %s (%s) missing from the commit's blocks", op.Path, op.CID)
+			}
+			cb := op.CID.Bytes()
+			val := binary.AppendUvarint(make([]byte, 0, 2+len(cb)+len(data)), uint64(len(cb)))
+			val = append(append(val, cb...), data...)
+			if err := w.Set(k, val); err != nil {
+				return err
+			}
+			if !existed {
+				delta = 1
+			}
+		case eventlog.ActionDelete:
+			if err := w.Delete(k); err != nil {
+				return err
+			}
+			if existed {
+				delta = -1
+			}
+		}
+		if delta != 0 {
+			if err := addCount(w, countKey(ev.DID, coll), delta); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func addCount(w *projections.Writer, k []byte, delta int) error {
+	var n uint64
+	if v, ok, err := w.Get(k); err != nil {
+		return err
+	} else if ok {
+		n, _ = binary.Uvarint(v)
+	}
+	n = uint64(int64(n) + int64(delta))
+	if n == 0 {
+		return w.Delete(k)
+	}
+	return w.Set(k, binary.AppendUvarint(nil, n))
+}
+
+// Record is a stored record.
+type Record struct {
+	RKey syntax.RecordKey
+	CID  cid.Cid
+	Data []byte // DAG-CBOR
+}
+
+func decode(rkey string, v []byte) (*Record, error) {
+	n, sz := binary.Uvarint(v)
+	if sz <= 0 || uint64(len(v)-sz) < n {
+		return nil, fmt.Errorf("records: corrupt value")
+	}
+	_, c, err := cid.CidFromBytes(v[sz : sz+int(n)])
+	if err != nil {
+		return nil, fmt.Errorf("records: corrupt cid: %w", err)
+	}
+	return &Record{RKey: syntax.RecordKey(rkey), CID: c, Data: append([]byte{}, v[sz+int(n):]...)}, nil
+}
+
+// Get returns a record, or ErrNotFound.
+func (p *Projection) Get(ctx context.Context, did syntax.DID, coll syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
+	v, ok, err := p.sp.Get(recordKey(did, coll.String(), rkey.String()))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return decode(rkey.String(), v)
+}
+
+// List returns up to limit records of a collection in rkey order (reverse
+// when reverse is set), starting after the rkey cursor when it is not "".
+func (p *Projection) List(ctx context.Context, did syntax.DID, coll syntax.NSID, cursor string, limit int, reverse bool) ([]*Record, error) {
+	prefix := collPrefix(did, coll.String())
+	var start []byte
+	if cursor != "" {
+		start = []byte(cursor)
+		if !reverse {
+			start = append(start, 0) // strictly after the cursor
+		}
+	}
+	var out []*Record
+	err := p.sp.Scan(ctx, prefix, startKey(prefix, start), reverse, func(k, v []byte) error {
+		r, err := decode(string(k[len(prefix):]), v)
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		if len(out) >= limit {
+			return io.EOF
+		}
+		return nil
+	})
+	return out, err
+}
+
+func startKey(prefix, start []byte) []byte {
+	if start == nil {
+		return nil
+	}
+	return append(append([]byte{}, prefix...), start...)
+}
+
+// Collections returns the collections that hold records in did's repo, in order.
+func (p *Projection) Collections(ctx context.Context, did syntax.DID) ([]syntax.NSID, error) {
+	prefix := append(repoPrefix(did), 'c')
+	var out []syntax.NSID
+	err := p.sp.Scan(ctx, prefix, nil, false, func(k, _ []byte) error {
+		out = append(out, syntax.NSID(k[len(prefix):]))
+		return nil
+	})
+	return out, err
+}

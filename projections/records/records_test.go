@@ -1,0 +1,112 @@
+package records_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+
+	"github.com/pdslog/pdslog/eventlog/commit/committest"
+	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/projectiontest"
+	"github.com/pdslog/pdslog/projections/records"
+)
+
+func stream(seed uint64, n int) projectiontest.Stream { return committest.NewStream(seed, n) }
+
+func TestConformance(t *testing.T) {
+	projectiontest.Run(t, func(s *projections.Store) projections.Projection { return records.New(s) }, stream)
+}
+
+func TestQueries(t *testing.T) {
+	ctx := context.Background()
+	l := eventlogtest.Open(t, nil)
+	s, err := projections.OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := records.New(s)
+	r := projections.NewRunner(l, []projections.Projection{p}, nil)
+	st := committest.NewStream(3, 3)
+	for range 300 {
+		ev := st.Next()
+		if _, err := l.Append(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.CatchUp(ctx, l.Head()); err != nil {
+		t.Fatal(err)
+	}
+	for _, repo := range st.Repos {
+		byColl := map[string][]string{}
+		for path := range repo.Records {
+			coll, rkey, _ := strings.Cut(path, "/")
+			byColl[coll] = append(byColl[coll], rkey)
+		}
+		colls, err := p.Collections(ctx, repo.DID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(colls) != len(byColl) {
+			t.Fatalf("%s: collections %v, model %d", repo.DID, colls, len(byColl))
+		}
+		for coll, rkeys := range byColl {
+			slices.Sort(rkeys)
+			// paginate forwards in pages of 3, and backwards
+			var fwd, back []string
+			for cursor := ""; ; {
+				page, err := p.List(ctx, repo.DID, syntax.NSID(coll), cursor, 3, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, rec := range page {
+					fwd = append(fwd, rec.RKey.String())
+					if !rec.CID.Equals(repo.Records[coll+"/"+rec.RKey.String()]) {
+						t.Fatalf("%s/%s: cid differs", coll, rec.RKey)
+					}
+					if c, _ := commit.CIDForBytes(rec.Data); !c.Equals(rec.CID) {
+						t.Fatalf("%s/%s: bytes do not hash to the cid", coll, rec.RKey)
+					}
+				}
+				if len(page) < 3 {
+					break
+				}
+				cursor = page[len(page)-1].RKey.String()
+			}
+			for cursor := ""; ; {
+				page, err := p.List(ctx, repo.DID, syntax.NSID(coll), cursor, 2, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, rec := range page {
+					back = append(back, rec.RKey.String())
+				}
+				if len(page) < 2 {
+					break
+				}
+				cursor = page[len(page)-1].RKey.String()
+			}
+			if !slices.Equal(fwd, rkeys) {
+				t.Fatalf("%s forward: %v, want %v", coll, fwd, rkeys)
+			}
+			slices.Reverse(back)
+			if !slices.Equal(back, rkeys) {
+				t.Fatalf("%s reverse: %v, want %v", coll, back, rkeys)
+			}
+			rec, err := p.Get(ctx, repo.DID, syntax.NSID(coll), syntax.RecordKey(rkeys[0]))
+			if err != nil || !rec.CID.Equals(repo.Records[coll+"/"+rkeys[0]]) {
+				t.Fatalf("get: %v", err)
+			}
+		}
+		if _, err := p.Get(ctx, repo.DID, "app.bsky.feed.post", "nope"); !errors.Is(err, records.ErrNotFound) {
+			t.Fatalf("get missing: %v", err)
+		}
+	}
+}
