@@ -5,6 +5,7 @@ package eventlogtest
 import (
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 
@@ -16,9 +17,17 @@ import (
 )
 
 // Open opens a log on a fresh t.TempDir() and closes it when the test ends.
+// Unless opts sets a Logger, the log's lifecycle messages are discarded.
 func Open(t testing.TB, opts *eventlog.Options) *eventlog.Log {
 	t.Helper()
-	l, err := eventlog.Open(t.TempDir(), opts)
+	o := eventlog.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l, err := eventlog.Open(t.TempDir(), &o)
 	if err != nil {
 		t.Fatalf("open log: %v", err)
 	}
