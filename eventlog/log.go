@@ -112,7 +112,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: o.FS, Logger: quietLogger{o.Logger}})
+	db, err := pebble.Open(dir, &pebble.Options{FS: o.FS, Logger: PebbleLogger(o.Logger)})
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
@@ -291,16 +291,15 @@ func (l *Log) Close() error {
 // Metrics exposes Pebble's metrics (for operators and the metrics endpoint).
 func (l *Log) Metrics() *pebble.Metrics { return l.db.Metrics() }
 
-// quietLogger routes Pebble's chatter to slog at debug level, errors at error.
-type quietLogger struct{ l *slog.Logger }
+// PebbleLogger adapts a slog.Logger for Pebble: its routine chatter goes
+// to debug, its errors to error. Fatalf logs and panics, as Pebble expects.
+func PebbleLogger(l *slog.Logger) pebble.Logger { return pebbleLogger{l.With("component", "pebble")} }
 
-func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (q quietLogger) Fatalf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+type pebbleLogger struct{ l *slog.Logger }
+
+func (q pebbleLogger) Infof(format string, args ...any)  { q.l.Debug(fmt.Sprintf(format, args...)) }
+func (q pebbleLogger) Errorf(format string, args ...any) { q.l.Error(fmt.Sprintf(format, args...)) }
+func (q pebbleLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...))
 	panic(fmt.Sprintf(format, args...))
 }

@@ -46,7 +46,7 @@ func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: pebbleLogger{logger}})
+	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: eventlog.PebbleLogger(logger)})
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
@@ -263,17 +263,4 @@ func (sp *Space) Update(ctx context.Context, evs []*eventlog.Event, fn func(w *W
 		return err
 	}
 	return w.b.Commit(pebble.NoSync)
-}
-
-type pebbleLogger struct{ l *slog.Logger }
-
-func (q pebbleLogger) Infof(format string, args ...any) {
-	q.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (q pebbleLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-func (q pebbleLogger) Fatalf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-	panic(fmt.Sprintf(format, args...))
 }
