@@ -1,0 +1,82 @@
+package xrpc
+
+import (
+	"bufio"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// readCases reads an interop .txt file: one case a line; empty lines and
+// lines starting with # are skipped; nothing is trimmed.
+func readCases(t *testing.T, name string) []string {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no cases", name)
+	}
+	return out
+}
+
+// The identifier parsers every XRPC parameter goes through pass the
+// protocol's syntax vectors, every case. (Language tags are checked by
+// eventlog/commit/langtag against their own vectors: indigo's
+// syntax.ParseLanguage fails some of them.)
+func TestInteropSyntax(t *testing.T) {
+	parsers := map[string]func(string) error{
+		"did":          func(s string) error { _, err := syntax.ParseDID(s); return err },
+		"handle":       func(s string) error { _, err := syntax.ParseHandle(s); return err },
+		"nsid":         func(s string) error { _, err := syntax.ParseNSID(s); return err },
+		"aturi":        func(s string) error { _, err := syntax.ParseATURI(s); return err },
+		"atidentifier": func(s string) error { _, err := syntax.ParseAtIdentifier(s); return err },
+		"recordkey":    func(s string) error { _, err := syntax.ParseRecordKey(s); return err },
+		"tid":          func(s string) error { _, err := syntax.ParseTID(s); return err },
+		"cid":          func(s string) error { _, err := syntax.ParseCID(s); return err },
+		"datetime":     func(s string) error { _, err := syntax.ParseDatetime(s); return err },
+		"uri":          func(s string) error { _, err := syntax.ParseURI(s); return err },
+	}
+	for name, parse := range parsers {
+		t.Run(name, func(t *testing.T) {
+			for _, c := range readCases(t, name+"_syntax_valid.txt") {
+				if err := parse(c); err != nil {
+					t.Errorf("valid %q refused: %v", c, err)
+				}
+			}
+			for _, c := range readCases(t, name+"_syntax_invalid.txt") {
+				if err := parse(c); err == nil {
+					t.Errorf("invalid %q accepted", c)
+				}
+			}
+		})
+	}
+	t.Run("datetime_parse", func(t *testing.T) {
+		for _, c := range readCases(t, "datetime_parse_invalid.txt") {
+			if _, err := syntax.ParseDatetimeTime(c); err == nil {
+				t.Errorf("impossible datetime %q accepted", c)
+			}
+		}
+		// And a real one parses to the right instant.
+		tm, err := syntax.ParseDatetimeTime("1985-04-12T23:20:50.123Z")
+		if err != nil || !tm.Equal(time.Date(1985, 4, 12, 23, 20, 50, 123e6, time.UTC)) {
+			t.Fatalf("%v %v", tm, err)
+		}
+	})
+}
