@@ -215,7 +215,7 @@ func (r *Runner) Rebuild(ctx context.Context, names ...string) error {
 		if err != nil {
 			return fmt.Errorf("%s: reset: %w", f.p.Name(), err)
 		}
-		r.logger.Info("projection reset", "projection", f.p.Name())
+		r.logger.Debug("projection reset", "projection", f.p.Name())
 		if err := r.catchUp(ctx, f, head); err != nil {
 			return err
 		}

@@ -122,15 +122,15 @@ func (w *cancelOnWrite) Write(p []byte) (int, error) {
 }
 
 func TestReplayInterruptAndRerun(t *testing.T) {
-	dir := fillDataDir(t, 3000)
+	dir := fillDataDir(t, 1000)
 	ctx, cancel := context.WithCancel(t.Context())
 	stderr := &cancelOnWrite{trigger: "projection reset", cancel: cancel}
-	code := run(ctx, []string{"replay", "--data-dir", dir, "--batch", "1", "--log-format", "text"}, io.Discard, stderr)
+	code := run(ctx, []string{"replay", "--data-dir", dir, "--batch", "1", "--log-format", "text", "--log-level", "debug"}, io.Discard, stderr)
 	if code != exitInterrupted {
 		t.Fatalf("interrupted replay: exit %d, want %d\n%s", code, exitInterrupted, stderr.buf.String())
 	}
 	_, cur := reposDigest(t, dir)
-	if cur >= 3000 {
+	if cur >= 1000 {
 		t.Fatalf("replay was not interrupted (cursor %d)", cur)
 	}
 	if code, out, errOut := runCmd(t, t.Context(), "replay", "--data-dir", dir); code != exitOK {
