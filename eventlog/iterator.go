@@ -60,13 +60,10 @@ func (it *Iterator) Next() bool {
 		it.err = fmt.Errorf("%w: expected seq %d, found key %x", ErrCorrupt, it.next, it.it.Key())
 		return false
 	}
-	ev := &Event{}
 	val, err := it.it.ValueAndErr()
+	var ev *Event
 	if err == nil {
-		err = decodeValue(val, ev)
-	}
-	if err == nil && ev.Private != nil && ev.Private.Secret {
-		ev.Private.Data, err = it.l.sealer.open(string(ev.DID), ev.Private.Type, ev.Private.Data)
+		ev, err = it.l.decode(val)
 	}
 	if err != nil {
 		it.err = fmt.Errorf("seq %d: %w", seq, err)

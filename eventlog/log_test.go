@@ -379,3 +379,27 @@ func TestIteratorDoubleClose(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestGet(t *testing.T) {
+	l := eventlogtest.Open(t, nil)
+	s := eventlogtest.NewStream(8, 3)
+	for range 60 {
+		if _, err := l.Append(t.Context(), s.Next()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range readAll(t, l, 0) {
+		got, err := l.Get(t.Context(), want.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, cmpCID); diff != "" {
+			t.Fatalf("seq %d: Get differs from Iter: %s", want.Seq, diff)
+		}
+	}
+	for _, seq := range []eventlog.Seq{0, 61} {
+		if _, err := l.Get(t.Context(), seq); !errors.Is(err, eventlog.ErrNotFound) {
+			t.Fatalf("Get(%d): %v", seq, err)
+		}
+	}
+}
