@@ -13,6 +13,7 @@ import (
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
@@ -29,14 +30,15 @@ const (
 // dataDir is an open data directory: the log, the projection store and a
 // runner over every local projection. One process holds it at a time.
 type dataDir struct {
-	path    string
-	lock    *os.File
-	log     *eventlog.Log
-	store   *projections.Store
-	repos   *repos.Projection
-	blocks  *blocks.Projection
-	records *records.Projection
-	runner  *projections.Runner
+	path     string
+	lock     *os.File
+	log      *eventlog.Log
+	store    *projections.Store
+	repos    *repos.Projection
+	blocks   *blocks.Projection
+	records  *records.Projection
+	accounts *accounts.Projection
+	runner   *projections.Runner
 }
 
 type openOptions struct {
@@ -75,7 +77,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.repos, d.blocks, d.records = repos.New(d.store), blocks.New(d.store), records.New(d.store)
+	d.repos, d.blocks, d.records, d.accounts = repos.New(d.store), blocks.New(d.store), records.New(d.store), accounts.New(d.store)
 	d.runner = projections.NewRunner(d.log, d.projections(), &projections.RunnerOptions{Logger: o.logger})
 	ok = true
 	return d, nil
@@ -83,7 +85,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 
 // projections lists every local projection, in the order they are fed.
 func (d *dataDir) projections() []projections.Projection {
-	return []projections.Projection{d.repos, d.blocks, d.records}
+	return []projections.Projection{d.repos, d.blocks, d.records, d.accounts}
 }
 
 func (d *dataDir) close() error {

@@ -1,0 +1,457 @@
+// Package accounts is the projection of hosted accounts: identity (handle,
+// email), credentials (password hash, app passwords), the log seq of the
+// current repo signing key (the key itself stays sealed in the log), login
+// sessions (refresh token ids and their rotations), invite codes and
+// hosting status. It is built from the private events this package defines
+// (events.go), commit.SigningKeyType events, and #identity / #account
+// events; a deleted account leaves nothing behind.
+package accounts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/projections"
+)
+
+// Name is the projection's name.
+const Name = "accounts"
+
+// ErrNotFound is returned when no account, session, app password or invite
+// matches.
+var ErrNotFound = errors.New("accounts: not found")
+
+// Account is one hosted account.
+type Account struct {
+	DID            syntax.DID    `json:"did"`
+	Handle         syntax.Handle `json:"handle,omitempty"`
+	Email          string        `json:"email,omitempty"`
+	EmailConfirmed bool          `json:"emailConfirmed,omitempty"`
+	PasswordHash   string        `json:"passwordHash,omitempty"`
+	SigningKeySeq  eventlog.Seq  `json:"signingKeySeq,omitempty"` // seq of the commit.SigningKeyType event in force
+	CreatedAt      string        `json:"createdAt,omitempty"`
+	InviteCode     string        `json:"inviteCode,omitempty"`
+	Active         bool          `json:"active"`
+	Status         string        `json:"status,omitempty"` // "" when active
+}
+
+// SessionState is a refresh token's state.
+type SessionState struct {
+	Session
+	RotatedTo string `json:"rotatedTo,omitempty"`
+	RotatedAt string `json:"rotatedAt,omitempty"`
+}
+
+// InviteState is an invite code and its uses.
+type InviteState struct {
+	Invite
+	Disabled bool         `json:"disabled,omitempty"`
+	UsedBy   []syntax.DID `json:"usedBy,omitempty"`
+}
+
+// Projection is the accounts projection on a projections.Store.
+//
+// Keys: 'a' did -> Account; 'h' handle -> did; 'e' email -> did;
+// 's' did 0x00 id -> SessionState; 'p' did 0x00 name -> AppPassword;
+// 'i' code -> InviteState.
+type Projection struct{ sp *projections.Space }
+
+// New returns the accounts projection stored in s.
+func New(s *projections.Store) *Projection { return &Projection{sp: s.Space(Name)} }
+
+var _ projections.Projection = (*Projection)(nil)
+
+// Name implements projections.Projection.
+func (p *Projection) Name() string { return Name }
+
+// Cursor implements projections.Projection.
+func (p *Projection) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.sp.Cursor(ctx) }
+
+// Reset implements projections.Projection.
+func (p *Projection) Reset(ctx context.Context) error { return p.sp.Reset(ctx) }
+
+// Apply implements projections.Projection.
+func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
+	return p.sp.Update(ctx, evs, apply)
+}
+
+func accountKey(did syntax.DID) []byte              { return append([]byte{'a'}, did...) }
+func handleKey(h syntax.Handle) []byte              { return append([]byte{'h'}, strings.ToLower(string(h))...) }
+func emailKey(e string) []byte                      { return append([]byte{'e'}, strings.ToLower(e)...) }
+func sessionPrefix(did syntax.DID) []byte           { return append(append([]byte{'s'}, did...), 0) }
+func sessionKey(did syntax.DID, id string) []byte   { return append(sessionPrefix(did), id...) }
+func appPassPrefix(did syntax.DID) []byte           { return append(append([]byte{'p'}, did...), 0) }
+func appPassKey(did syntax.DID, name string) []byte { return append(appPassPrefix(did), name...) }
+func inviteKey(code string) []byte                  { return append([]byte{'i'}, code...) }
+
+func getJSON(w *projections.Writer, k []byte, v any) (bool, error) {
+	b, ok, err := w.Get(k)
+	if err != nil || !ok {
+		return ok, err
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+func setJSON(w *projections.Writer, k []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return w.Set(k, b)
+}
+
+func apply(w *projections.Writer, ev *eventlog.Event) error {
+	switch ev.Kind {
+	case eventlog.KindPrivate, eventlog.KindIdentity, eventlog.KindAccount:
+	default:
+		return nil
+	}
+	var a Account
+	exists, err := getJSON(w, accountKey(ev.DID), &a)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		a = Account{DID: ev.DID, Active: true}
+	}
+	save := true
+	switch ev.Kind {
+	case eventlog.KindIdentity:
+		if !exists {
+			return nil // identity events of accounts we do not host
+		}
+		if h := ev.Identity.Handle; h != "" && h != a.Handle {
+			if a.Handle != "" {
+				if err := w.Delete(handleKey(a.Handle)); err != nil {
+					return err
+				}
+			}
+			a.Handle = h
+			if err := w.Set(handleKey(h), []byte(ev.DID)); err != nil {
+				return err
+			}
+		}
+	case eventlog.KindAccount:
+		if ev.Account.Status == "deleted" {
+			return deleteAccount(w, &a, exists)
+		}
+		if !exists {
+			return nil
+		}
+		a.Active, a.Status = ev.Account.Active, ev.Account.Status
+	case eventlog.KindPrivate:
+		save, err = applyPrivate(w, ev, &a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ev.Private.Type, err)
+		}
+	}
+	if !save {
+		return nil
+	}
+	return setJSON(w, accountKey(ev.DID), &a)
+}
+
+func deleteAccount(w *projections.Writer, a *Account, exists bool) error {
+	if !exists {
+		return nil
+	}
+	for _, k := range [][]byte{accountKey(a.DID), handleKey(a.Handle), emailKey(a.Email)} {
+		if err := w.Delete(k); err != nil {
+			return err
+		}
+	}
+	if err := w.DeletePrefix(sessionPrefix(a.DID)); err != nil {
+		return err
+	}
+	return w.DeletePrefix(appPassPrefix(a.DID))
+}
+
+// applyPrivate applies one private event; it reports whether the account
+// row must be saved.
+func applyPrivate(w *projections.Writer, ev *eventlog.Event, a *Account) (bool, error) {
+	data := ev.Private.Data
+	switch ev.Private.Type {
+	case commit.SigningKeyType:
+		a.SigningKeySeq = ev.Seq
+		return true, nil
+	case TypeAccountCreated:
+		var c Created
+		if err := json.Unmarshal(data, &c); err != nil {
+			return false, err
+		}
+		a.Handle, a.Email, a.PasswordHash, a.CreatedAt, a.InviteCode = c.Handle, c.Email, c.PasswordHash, c.CreatedAt, c.InviteCode
+		if err := w.Set(handleKey(c.Handle), []byte(ev.DID)); err != nil {
+			return false, err
+		}
+		if c.Email != "" {
+			if err := w.Set(emailKey(c.Email), []byte(ev.DID)); err != nil {
+				return false, err
+			}
+		}
+		if c.InviteCode != "" {
+			var inv InviteState
+			if ok, err := getJSON(w, inviteKey(c.InviteCode), &inv); err != nil {
+				return false, err
+			} else if ok {
+				inv.UsedBy = append(inv.UsedBy, ev.DID)
+				if err := setJSON(w, inviteKey(c.InviteCode), &inv); err != nil {
+					return false, err
+				}
+			}
+		}
+		return true, nil
+	case TypePassword:
+		var pw Password
+		if err := json.Unmarshal(data, &pw); err != nil {
+			return false, err
+		}
+		a.PasswordHash = pw.PasswordHash
+		return true, nil
+	case TypeEmail:
+		var e Email
+		if err := json.Unmarshal(data, &e); err != nil {
+			return false, err
+		}
+		if a.Email != "" && !strings.EqualFold(a.Email, e.Email) {
+			if err := w.Delete(emailKey(a.Email)); err != nil {
+				return false, err
+			}
+		}
+		a.Email, a.EmailConfirmed = e.Email, e.Confirmed
+		return true, w.Set(emailKey(e.Email), []byte(ev.DID))
+	case TypeSessionCreated:
+		var s Session
+		if err := json.Unmarshal(data, &s); err != nil {
+			return false, err
+		}
+		if err := pruneSessions(w, ev.DID, ev.Time); err != nil {
+			return false, err
+		}
+		return false, setJSON(w, sessionKey(ev.DID, s.ID), &SessionState{Session: s})
+	case TypeSessionRotated:
+		var r Rotation
+		if err := json.Unmarshal(data, &r); err != nil {
+			return false, err
+		}
+		var old SessionState
+		ok, err := getJSON(w, sessionKey(ev.DID, r.Old), &old)
+		if err != nil || !ok {
+			return false, err // rotating a revoked session changes nothing
+		}
+		next := SessionState{Session: Session{ID: r.New, AppPassword: old.AppPassword, Privileged: old.Privileged,
+			CreatedAt: r.At, ExpiresAt: r.ExpiresAt}}
+		old.RotatedTo, old.RotatedAt = r.New, r.At
+		if err := setJSON(w, sessionKey(ev.DID, r.Old), &old); err != nil {
+			return false, err
+		}
+		return false, setJSON(w, sessionKey(ev.DID, r.New), &next)
+	case TypeSessionRevoked:
+		var r Revocation
+		if err := json.Unmarshal(data, &r); err != nil {
+			return false, err
+		}
+		if r.ID == "" {
+			return false, w.DeletePrefix(sessionPrefix(ev.DID))
+		}
+		return false, revokeChain(w, ev.DID, r.ID)
+	case TypeAppPasswordCreated:
+		var ap AppPassword
+		if err := json.Unmarshal(data, &ap); err != nil {
+			return false, err
+		}
+		return false, setJSON(w, appPassKey(ev.DID, ap.Name), &ap)
+	case TypeAppPasswordRevoked:
+		var r AppPasswordRevocation
+		if err := json.Unmarshal(data, &r); err != nil {
+			return false, err
+		}
+		if err := w.Delete(appPassKey(ev.DID, r.Name)); err != nil {
+			return false, err
+		}
+		// Its sessions end with it.
+		var doomed [][]byte
+		err := w.Scan(context.Background(), sessionPrefix(ev.DID), nil, false, func(k, v []byte) error {
+			var s SessionState
+			if err := json.Unmarshal(v, &s); err != nil {
+				return err
+			}
+			if s.AppPassword == r.Name {
+				doomed = append(doomed, append([]byte{}, k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+		for _, k := range doomed {
+			if err := w.Delete(k); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	case TypeInviteCreated:
+		var inv Invite
+		if err := json.Unmarshal(data, &inv); err != nil {
+			return false, err
+		}
+		return false, setJSON(w, inviteKey(inv.Code), &InviteState{Invite: inv})
+	case TypeInviteDisabled:
+		var d InviteDisabled
+		if err := json.Unmarshal(data, &d); err != nil {
+			return false, err
+		}
+		for _, code := range d.Codes {
+			var inv InviteState
+			if ok, err := getJSON(w, inviteKey(code), &inv); err != nil {
+				return false, err
+			} else if ok {
+				inv.Disabled = true
+				if err := setJSON(w, inviteKey(code), &inv); err != nil {
+					return false, err
+				}
+			}
+		}
+		return false, nil
+	}
+	return false, nil
+}
+
+// revokeChain deletes a session and every session rotated from it.
+func revokeChain(w *projections.Writer, did syntax.DID, id string) error {
+	for seen := 0; id != "" && seen < 10_000; seen++ {
+		var s SessionState
+		ok, err := getJSON(w, sessionKey(did, id), &s)
+		if err != nil || !ok {
+			return err
+		}
+		if err := w.Delete(sessionKey(did, id)); err != nil {
+			return err
+		}
+		id = s.RotatedTo
+	}
+	return nil
+}
+
+// pruneSessions drops did's sessions that expired before now (an event's
+// time, so replay prunes exactly what live apply did).
+func pruneSessions(w *projections.Writer, did syntax.DID, now syntax.Datetime) error {
+	t, err := syntax.ParseDatetimeTime(string(now))
+	if err != nil {
+		return nil
+	}
+	var doomed [][]byte
+	err = w.Scan(context.Background(), sessionPrefix(did), nil, false, func(k, v []byte) error {
+		var s SessionState
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		if exp, err := time.Parse(time.RFC3339Nano, s.ExpiresAt); err == nil && exp.Before(t) {
+			doomed = append(doomed, append([]byte{}, k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := w.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readJSON(sp *projections.Space, k []byte, v any) error {
+	b, ok, err := sp.Get(k)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	return json.Unmarshal(b, v)
+}
+
+// Get returns the account of did, or ErrNotFound.
+func (p *Projection) Get(ctx context.Context, did syntax.DID) (*Account, error) {
+	var a Account
+	if err := readJSON(p.sp, accountKey(did), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func (p *Projection) lookup(ctx context.Context, k []byte) (*Account, error) {
+	did, ok, err := p.sp.Get(k)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return p.Get(ctx, syntax.DID(did))
+}
+
+// ByHandle returns the account with handle h (case-insensitive), or ErrNotFound.
+func (p *Projection) ByHandle(ctx context.Context, h syntax.Handle) (*Account, error) {
+	return p.lookup(ctx, handleKey(h))
+}
+
+// ByEmail returns the account with email e (case-insensitive), or ErrNotFound.
+func (p *Projection) ByEmail(ctx context.Context, e string) (*Account, error) {
+	return p.lookup(ctx, emailKey(e))
+}
+
+// Session returns a session of did by refresh token id, or ErrNotFound.
+func (p *Projection) Session(ctx context.Context, did syntax.DID, id string) (*SessionState, error) {
+	var s SessionState
+	if err := readJSON(p.sp, sessionKey(did, id), &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// AppPasswords lists did's app passwords in name order.
+func (p *Projection) AppPasswords(ctx context.Context, did syntax.DID) ([]AppPassword, error) {
+	var out []AppPassword
+	err := p.sp.Scan(ctx, appPassPrefix(did), nil, false, func(_, v []byte) error {
+		var ap AppPassword
+		if err := json.Unmarshal(v, &ap); err != nil {
+			return err
+		}
+		out = append(out, ap)
+		return nil
+	})
+	return out, err
+}
+
+// Invite returns an invite code's state, or ErrNotFound.
+func (p *Projection) Invite(ctx context.Context, code string) (*InviteState, error) {
+	var inv InviteState
+	if err := readJSON(p.sp, inviteKey(code), &inv); err != nil {
+		return nil, err
+	}
+	return &inv, nil
+}
+
+// Count returns how many accounts exist (up to limit, to keep it cheap).
+func (p *Projection) Count(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := p.sp.Scan(ctx, []byte{'a'}, nil, false, func(_, _ []byte) error {
+		n++
+		if n >= limit {
+			return io.EOF
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,213 @@
+package accounts_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/projectiontest"
+)
+
+// stream emits every kind of account event over a set of accounts.
+type stream struct {
+	rng      *rand.Rand
+	dids     []syntax.DID
+	created  map[syntax.DID]bool
+	sessions map[syntax.DID][]string
+	apps     map[syntax.DID][]string
+	n        int
+	key      atcrypto.PrivateKeyExportable
+}
+
+func newStream(seed uint64, n int) projectiontest.Stream {
+	key, _ := atcrypto.GeneratePrivateKeyK256()
+	s := &stream{rng: rand.New(rand.NewPCG(seed, 5)), created: map[syntax.DID]bool{},
+		sessions: map[syntax.DID][]string{}, apps: map[syntax.DID][]string{}, key: key}
+	for range n {
+		s.dids = append(s.dids, s.newDID())
+	}
+	return s
+}
+
+func (s *stream) newDID() syntax.DID {
+	s.n++
+	return syntax.DID(fmt.Sprintf("did:plc:acct%020d", s.n))
+}
+
+func (s *stream) DIDs() []syntax.DID { return append([]syntax.DID{}, s.dids...) }
+
+func (s *stream) Replace(did syntax.DID) {
+	for i, d := range s.dids {
+		if d == did {
+			s.dids[i] = s.newDID()
+		}
+	}
+}
+
+func (s *stream) id() string { return fmt.Sprintf("tok%d", s.rng.IntN(1<<30)) }
+
+func (s *stream) Next() *eventlog.Event {
+	did := s.dids[s.rng.IntN(len(s.dids))]
+	now := time.Now().UTC()
+	if !s.created[did] {
+		s.created[did] = true
+		return accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{
+			Handle: syntax.Handle(fmt.Sprintf("user%d.test", s.rng.IntN(1e6))), Email: fmt.Sprintf("u%d@example.com", s.rng.IntN(1e6)),
+			PasswordHash: "hash", CreatedAt: now.Format(time.RFC3339Nano), InviteCode: "code-1"})
+	}
+	switch k := s.rng.IntN(12); k {
+	case 0:
+		return commit.SigningKeyEvent(did, s.key)
+	case 1:
+		return accounts.MustEvent(did, accounts.TypePassword, accounts.Password{PasswordHash: s.id()})
+	case 2:
+		return accounts.MustEvent(did, accounts.TypeEmail, accounts.Email{Email: s.id() + "@example.com", Confirmed: s.rng.IntN(2) == 0})
+	case 3, 4:
+		id := s.id()
+		s.sessions[did] = append(s.sessions[did], id)
+		app := ""
+		if len(s.apps[did]) > 0 && s.rng.IntN(2) == 0 {
+			app = s.apps[did][0]
+		}
+		exp := now.Add(time.Duration(s.rng.IntN(3)-1) * time.Hour) // some already expired
+		return accounts.MustEvent(did, accounts.TypeSessionCreated, accounts.Session{ID: id, AppPassword: app,
+			CreatedAt: now.Format(time.RFC3339Nano), ExpiresAt: exp.Format(time.RFC3339Nano)})
+	case 5:
+		if ss := s.sessions[did]; len(ss) > 0 {
+			old := ss[s.rng.IntN(len(ss))]
+			nw := s.id()
+			s.sessions[did] = append(ss, nw)
+			return accounts.MustEvent(did, accounts.TypeSessionRotated, accounts.Rotation{Old: old, New: nw,
+				At: now.Format(time.RFC3339Nano), ExpiresAt: now.Add(time.Hour).Format(time.RFC3339Nano)})
+		}
+	case 6:
+		if ss := s.sessions[did]; len(ss) > 0 {
+			id := ss[s.rng.IntN(len(ss))]
+			if s.rng.IntN(3) == 0 {
+				id = ""
+			}
+			return accounts.MustEvent(did, accounts.TypeSessionRevoked, accounts.Revocation{ID: id})
+		}
+	case 7:
+		name := fmt.Sprintf("app%d", s.rng.IntN(5))
+		s.apps[did] = append(s.apps[did], name)
+		return accounts.MustEvent(did, accounts.TypeAppPasswordCreated, accounts.AppPassword{Name: name, Hash: s.id(),
+			Privileged: s.rng.IntN(2) == 0, CreatedAt: now.Format(time.RFC3339Nano)})
+	case 8:
+		if as := s.apps[did]; len(as) > 0 {
+			return accounts.MustEvent(did, accounts.TypeAppPasswordRevoked, accounts.AppPasswordRevocation{Name: as[s.rng.IntN(len(as))]})
+		}
+	case 9:
+		return accounts.MustEvent("did:web:pds.test", accounts.TypeInviteCreated, accounts.Invite{Code: fmt.Sprintf("code-%d", s.rng.IntN(3)),
+			Available: 5, CreatedBy: "admin", CreatedAt: now.Format(time.RFC3339Nano)})
+	case 10:
+		return &eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: syntax.Handle(fmt.Sprintf("renamed%d.test", s.rng.IntN(1e6)))}}
+	case 11:
+		active := s.rng.IntN(2) == 0
+		st := ""
+		if !active {
+			st = "deactivated"
+		}
+		return &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: active, Status: st}}
+	}
+	return accounts.MustEvent("did:web:pds.test", accounts.TypeInviteDisabled, accounts.InviteDisabled{Codes: []string{"code-2"}})
+}
+
+func TestConformance(t *testing.T) {
+	projectiontest.Run(t, func(s *projections.Store) projections.Projection { return accounts.New(s) }, newStream)
+}
+
+func TestQueries(t *testing.T) {
+	ctx := context.Background()
+	l := eventlogtest.Open(t, nil)
+	s, err := projections.OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := accounts.New(s)
+	r := projections.NewRunner(l, []projections.Projection{p}, nil)
+	did := syntax.DID("did:plc:alice")
+	key, _ := atcrypto.GeneratePrivateKeyK256()
+	now := time.Now().UTC()
+	later := now.Add(time.Hour).Format(time.RFC3339Nano)
+	append_ := func(evs ...*eventlog.Event) {
+		t.Helper()
+		seq, err := l.Append(ctx, evs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CatchUp(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	append_(accounts.MustEvent("did:web:pds.test", accounts.TypeInviteCreated, accounts.Invite{Code: "inv", Available: 1}))
+	append_(
+		commit.SigningKeyEvent(did, key),
+		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: "Alice.Test", Email: "Alice@Example.com", PasswordHash: "h1", InviteCode: "inv"}),
+		accounts.MustEvent(did, accounts.TypeSessionCreated, accounts.Session{ID: "s1", ExpiresAt: later}),
+		accounts.MustEvent(did, accounts.TypeAppPasswordCreated, accounts.AppPassword{Name: "phone", Hash: "x"}),
+		accounts.MustEvent(did, accounts.TypeSessionCreated, accounts.Session{ID: "s2", AppPassword: "phone", ExpiresAt: later}),
+	)
+	a, err := p.ByHandle(ctx, "alice.test")
+	if err != nil || a.DID != did || a.SigningKeySeq != 2 || !a.Active {
+		t.Fatalf("by handle: %+v %v", a, err)
+	}
+	if a, err := p.ByEmail(ctx, "alice@example.COM"); err != nil || a.DID != did {
+		t.Fatalf("by email: %v", err)
+	}
+	if inv, err := p.Invite(ctx, "inv"); err != nil || len(inv.UsedBy) != 1 || inv.UsedBy[0] != did {
+		t.Fatalf("invite: %+v %v", inv, err)
+	}
+	// The secret key itself is not in the projection: it is read from the log.
+	kev, err := l.Get(ctx, a.SigningKeySeq)
+	if err != nil || kev.Private.Type != commit.SigningKeyType {
+		t.Fatalf("key event: %v", err)
+	}
+	// rotation, then revoking the first token ends the successor too
+	append_(accounts.MustEvent(did, accounts.TypeSessionRotated, accounts.Rotation{Old: "s1", New: "s1b", ExpiresAt: later}))
+	if s1, err := p.Session(ctx, did, "s1"); err != nil || s1.RotatedTo != "s1b" {
+		t.Fatalf("rotated: %+v %v", s1, err)
+	}
+	append_(accounts.MustEvent(did, accounts.TypeSessionRevoked, accounts.Revocation{ID: "s1"}))
+	for _, id := range []string{"s1", "s1b"} {
+		if _, err := p.Session(ctx, did, id); !errors.Is(err, accounts.ErrNotFound) {
+			t.Fatalf("session %s after revoke: %v", id, err)
+		}
+	}
+	// revoking an app password ends its sessions
+	append_(accounts.MustEvent(did, accounts.TypeAppPasswordRevoked, accounts.AppPasswordRevocation{Name: "phone"}))
+	if _, err := p.Session(ctx, did, "s2"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("app password session survived: %v", err)
+	}
+	if aps, _ := p.AppPasswords(ctx, did); len(aps) != 0 {
+		t.Fatalf("app passwords %v", aps)
+	}
+	// handle change moves the index
+	append_(&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: "bob.test"}})
+	if _, err := p.ByHandle(ctx, "alice.test"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("old handle: %v", err)
+	}
+	if a, err := p.ByHandle(ctx, "bob.test"); err != nil || a.DID != did {
+		t.Fatalf("new handle: %v", err)
+	}
+	// deletion leaves nothing
+	append_(&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Status: "deleted"}})
+	if _, err := p.Get(ctx, did); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if _, err := p.ByEmail(ctx, "alice@example.com"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("email after delete: %v", err)
+	}
+}
