@@ -2,7 +2,17 @@ package api
 
 // routes is the route table: every endpoint the server answers.
 func (s *Server) routes() {
-	s.e.GET("/xrpc/_health", s.health)
-	s.e.GET("/ready", s.ready)
-	s.e.Any("/xrpc/:nsid", s.notImplemented)
+	e := s.e
+	e.GET("/xrpc/_health", s.health)
+	e.GET("/ready", s.ready)
+
+	// com.atproto.repo
+	e.GET("/xrpc/com.atproto.repo.getRecord", s.repo.GetRecord)
+	e.GET("/xrpc/com.atproto.repo.listRecords", s.repo.ListRecords)
+	e.POST("/xrpc/com.atproto.repo.createRecord", s.repo.CreateRecord)
+	e.POST("/xrpc/com.atproto.repo.putRecord", s.repo.PutRecord)
+	e.POST("/xrpc/com.atproto.repo.deleteRecord", s.repo.DeleteRecord)
+	e.POST("/xrpc/com.atproto.repo.applyWrites", s.repo.ApplyWrites)
+
+	e.Any("/xrpc/:nsid", s.notImplemented)
 }

@@ -7,23 +7,36 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blocks"
+	"github.com/pdslog/pdslog/projections/records"
 )
 
 // Options are the server's collaborators.
 type Options struct {
-	Log     *eventlog.Log
-	Runner  *projections.Runner
-	Logger  *slog.Logger // nil means slog.Default()
-	Version string
+	Log      *eventlog.Log
+	Runner   *projections.Runner
+	Accounts *accounts.Projection
+	Records  *records.Projection
+	Blocks   *blocks.Projection
+	Builder  *commit.Builder
+	// Authenticate verifies a request's credentials and returns the caller;
+	// it is called only for requests that carry an Authorization header.
+	Authenticate func(c echo.Context) (*xrpc.Caller, error)
+	Logger       *slog.Logger // nil means slog.Default()
+	Version      string
 }
 
 // Server is the HTTP server.
 type Server struct {
 	opts Options
 	e    *echo.Echo
+	repo *repo.Handlers
 }
 
 // New builds the server and its route table.
@@ -35,8 +48,30 @@ func New(opts Options) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = xrpc.ErrorHandler(opts.Logger)
 	s := &Server{opts: opts, e: e}
+	e.Use(s.authenticate)
+	s.repo = &repo.Handlers{
+		Writer:   &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder},
+		Records:  opts.Records,
+		Accounts: opts.Accounts,
+	}
 	s.routes()
 	return s
+}
+
+// authenticate records the caller of requests that carry credentials; bad
+// credentials are refused here, before any handler runs.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Header.Get(echo.HeaderAuthorization) == "" || s.opts.Authenticate == nil {
+			return next(c)
+		}
+		caller, err := s.opts.Authenticate(c)
+		if err != nil {
+			return err
+		}
+		xrpc.SetCaller(c, caller)
+		return next(c)
+	}
 }
 
 // Handler returns the server's http.Handler.

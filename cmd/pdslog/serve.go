@@ -13,6 +13,7 @@ import (
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
 )
 
 type serveCommand struct {
@@ -65,7 +66,8 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Options{Log: d.log, Runner: d.runner, Logger: logger, Version: version()})
+	srv := api.New(api.Options{Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+		Builder: commit.NewBuilder(nil), Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))

@@ -31,6 +31,28 @@ type Write struct {
 	// SwapRecord, when set, must equal the record's current CID;
 	// cid.Undef means the record must not exist.
 	SwapRecord *cid.Cid
+	// Validate says how the record is checked against its lexicon.
+	Validate ValidationMode
+}
+
+// ValidationMode is the XRPC `validate` parameter.
+type ValidationMode int
+
+const (
+	// ValidateDefault validates records of known types; others are
+	// accepted with status "unknown" (validate unset).
+	ValidateDefault ValidationMode = iota
+	// ValidateRequire refuses records whose type has no lexicon (validate: true).
+	ValidateRequire
+	// ValidateSkip skips validation (validate: false).
+	ValidateSkip
+)
+
+// Validator checks records against their lexicons. Validate returns the
+// validation status ("valid", "unknown", or "" when skipped) or an error
+// wrapping ErrInvalidRecord.
+type Validator interface {
+	Validate(collection syntax.NSID, rec map[string]any, mode ValidationMode) (string, error)
 }
 
 // Path is the write's MST key, collection/rkey.
@@ -38,8 +60,9 @@ func (w *Write) Path() string { return w.Collection.String() + "/" + w.RKey.Stri
 
 // WriteResult is what a write produced.
 type WriteResult struct {
-	URI syntax.ATURI
-	CID cid.Cid // cid.Undef for deletes
+	URI              syntax.ATURI
+	CID              cid.Cid // cid.Undef for deletes
+	ValidationStatus string  // "valid", "unknown", or "" (deletes, skipped)
 }
 
 // Repo is the repo a commit is built on.
@@ -62,6 +85,9 @@ type Result struct {
 type Builder struct {
 	clock revClock
 	now   func() time.Time
+	// Validator, if set, checks records of creates and updates; without one
+	// every record's status is "unknown" (validate: true is refused).
+	Validator Validator
 }
 
 // NewBuilder returns a Builder using the wall clock; now may be nil.
@@ -125,6 +151,11 @@ func (b *Builder) Build(ctx context.Context, repo Repo, writes []Write) (*Result
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
+			status, err := b.validate(w)
+			if err != nil {
+				return nil, err
+			}
+			res.Writes[i].ValidationStatus = status
 			if _, err := tree.Put(ctx, path, c); err != nil {
 				return nil, fmt.Errorf("write %s: %w", path, err)
 			}
@@ -145,7 +176,7 @@ func (b *Builder) Build(ctx context.Context, repo Repo, writes []Write) (*Result
 			return nil, fmt.Errorf("%w: action %q", ErrInvalidWrite, w.Action)
 		}
 		ops[i] = op
-		res.Writes[i] = WriteResult{URI: syntax.ATURI("at://" + repo.DID.String() + "/" + path), CID: op.CID}
+		res.Writes[i].URI, res.Writes[i].CID = syntax.ATURI("at://"+repo.DID.String()+"/"+path), op.CID
 	}
 	diff, err := tree.Commit(ctx)
 	if err != nil {
@@ -202,4 +233,26 @@ func describe(c cid.Cid, exists bool) string {
 		return "nothing"
 	}
 	return c.String()
+}
+
+// validate checks a create's or update's record against its lexicon.
+func (b *Builder) validate(w *Write) (string, error) {
+	if w.Validate == ValidateSkip {
+		return "", nil
+	}
+	if b.Validator == nil {
+		if w.Validate == ValidateRequire {
+			return "", fmt.Errorf("%w: no lexicon is known for %s", ErrInvalidRecord, w.Collection)
+		}
+		return "unknown", nil
+	}
+	rec := w.Record
+	if _, ok := rec["$type"]; !ok {
+		rec = make(map[string]any, len(w.Record)+1)
+		for k, v := range w.Record {
+			rec[k] = v
+		}
+		rec["$type"] = w.Collection.String()
+	}
+	return b.Validator.Validate(w.Collection, rec, w.Validate)
 }

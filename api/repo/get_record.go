@@ -1,0 +1,72 @@
+package repo
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/projections/records"
+)
+
+type getRecordOutput struct {
+	URI   string         `json:"uri"`
+	CID   string         `json:"cid"`
+	Value map[string]any `json:"value"`
+}
+
+// GetRecord serves com.atproto.repo.getRecord.
+func (h *Handlers) GetRecord(c echo.Context) error {
+	ctx := c.Request().Context()
+	raw, err := xrpc.Query(c, "repo")
+	if err != nil {
+		return err
+	}
+	collRaw, err := xrpc.Query(c, "collection")
+	if err != nil {
+		return err
+	}
+	coll, err := xrpc.ParseNSID("collection", collRaw)
+	if err != nil {
+		return err
+	}
+	rkeyRaw, err := xrpc.Query(c, "rkey")
+	if err != nil {
+		return err
+	}
+	rkey, err := xrpc.ParseRecordKey("rkey", rkeyRaw)
+	if err != nil {
+		return err
+	}
+	var wantCID string
+	if v := c.QueryParam("cid"); v != "" {
+		cc, err := xrpc.ParseCID("cid", v)
+		if err != nil {
+			return err
+		}
+		wantCID = cc.String()
+	}
+	a, err := h.resolveRepo(ctx, raw)
+	if err != nil {
+		return err
+	}
+	rec, err := h.Records.Get(ctx, a.DID, coll, rkey)
+	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "RecordNotFound",
+		Message: "Could not locate record: at://" + a.DID.String() + "/" + coll.String() + "/" + rkey.String()}
+	if errors.Is(err, records.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	if wantCID != "" && rec.CID.String() != wantCID {
+		return notFound
+	}
+	val, err := recordValue(rec.Data)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, getRecordOutput{
+		URI: "at://" + a.DID.String() + "/" + coll.String() + "/" + rkey.String(), CID: rec.CID.String(), Value: val})
+}

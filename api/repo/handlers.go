@@ -1,0 +1,142 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/bluesky-social/indigo/atproto/atdata"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/records"
+)
+
+// Body limits, as the reference: record writes 1,000,000 bytes of JSON.
+const MaxRecordBody = 1_000_000
+
+// Handlers serves com.atproto.repo.*.
+type Handlers struct {
+	Writer   *Writer
+	Records  *records.Projection
+	Accounts *accounts.Projection
+}
+
+// rkeyClock makes the record keys of creates that do not name one.
+var rkeyClock = syntax.NewTIDClock(0)
+
+// resolveRepo turns a repo parameter (handle or DID) into a hosted account.
+func (h *Handlers) resolveRepo(ctx context.Context, raw string) (*accounts.Account, error) {
+	id, err := xrpc.ParseAtIdentifier("repo", raw)
+	if err != nil {
+		return nil, err
+	}
+	var a *accounts.Account
+	if did, err := id.AsDID(); err == nil {
+		a, err = h.Accounts.Get(ctx, did)
+		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			return nil, err
+		}
+	} else {
+		handle, _ := id.AsHandle()
+		a, err = h.Accounts.ByHandle(ctx, handle)
+		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if a == nil {
+		return nil, xrpc.InvalidRequest("Could not find repo: %s", raw)
+	}
+	return a, nil
+}
+
+// writableRepo resolves the repo of a write and checks the caller owns it.
+func (h *Handlers) writableRepo(c echo.Context, raw string) (syntax.DID, error) {
+	caller, err := xrpc.RequireCaller(c)
+	if err != nil {
+		return "", err
+	}
+	a, err := h.resolveRepo(c.Request().Context(), raw)
+	if err != nil {
+		return "", err
+	}
+	if a.DID != caller.DID {
+		return "", xrpc.AuthRequired("cannot write to another account's repo")
+	}
+	return a.DID, nil
+}
+
+// recordValue renders stored DAG-CBOR as atproto JSON.
+func recordValue(data []byte) (map[string]any, error) {
+	return atdata.UnmarshalCBOR(data)
+}
+
+// parseRecord parses a record's JSON into atproto data.
+func parseRecord(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, xrpc.InvalidRequest("missing record")
+	}
+	rec, err := atdata.UnmarshalJSON(raw)
+	if err != nil {
+		return nil, xrpc.InvalidRequest("Invalid record: %v", err)
+	}
+	return rec, nil
+}
+
+// writeError maps write-path errors to the XRPC errors the reference uses.
+func writeError(err error) error {
+	var xe *xrpc.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &xe):
+		return err
+	case errors.Is(err, commit.ErrInvalidSwap), errors.Is(err, ErrSwapCommit), errors.Is(err, ErrConcurrentWrite):
+		return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidSwap", Message: err.Error()}
+	case errors.Is(err, commit.ErrTooManyWrites):
+		return xrpc.InvalidRequest("Too many writes. Max: %d", commit.MaxOps)
+	case errors.Is(err, commit.ErrInvalidRecord), errors.Is(err, commit.ErrRecordTooLarge),
+		errors.Is(err, commit.ErrCommitTooLarge), errors.Is(err, commit.ErrInvalidWrite),
+		errors.Is(err, commit.ErrRecordExists), errors.Is(err, commit.ErrRecordNotFound):
+		return xrpc.InvalidRequest("%s", trimPrefix(err))
+	case errors.Is(err, ErrRepoNotFound):
+		return xrpc.InvalidRequest("Could not find repo")
+	case errors.Is(err, ErrRepoInactive):
+		return xrpc.InvalidRequest("Account is deactivated")
+	case errors.Is(err, commit.ErrClock), errors.Is(err, eventlog.ErrFailed), errors.Is(err, eventlog.ErrClosed):
+		return &xrpc.Error{Status: http.StatusServiceUnavailable, Name: "ServiceUnavailable", Message: "the server cannot write right now", Err: err}
+	}
+	return err
+}
+
+// trimPrefix drops the "commit: " package prefix from an error message.
+func trimPrefix(err error) string {
+	msg := err.Error()
+	const p = "commit: "
+	if len(msg) > len(p) && msg[:len(p)] == p {
+		return msg[len(p):]
+	}
+	return msg
+}
+
+// commitMeta is the lexicon's com.atproto.repo.defs#commitMeta.
+type commitMeta struct {
+	CID string `json:"cid"`
+	Rev string `json:"rev"`
+}
+
+func metaOf(r *WriteResult) *commitMeta {
+	return &commitMeta{CID: r.CID.String(), Rev: r.Rev.String()}
+}
+
+// maxJSONBody is the reference's limit for other JSON bodies: 150 KiB.
+const maxJSONBody = 150 << 10
+
+// undef is the "must not exist" swap value.
+var undef = cid.Undef

@@ -1,0 +1,134 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/projections"
+	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blocks"
+)
+
+// Errors of the write path, mapped to XRPC errors by the handlers.
+var (
+	ErrRepoNotFound    = errors.New("repo: repo not found")
+	ErrRepoInactive    = errors.New("repo: repo is not active")
+	ErrSwapCommit      = errors.New("repo: swapCommit does not match the repo head")
+	ErrConcurrentWrite = errors.New("repo: a concurrent write changed the repo")
+)
+
+// Writer is the write path of every repo: it serialises writes per repo,
+// builds each commit on the repo's durable head, appends it to the log and
+// waits for the projections (read-your-writes). Writes to different repos
+// run in parallel.
+type Writer struct {
+	Log      *eventlog.Log
+	Runner   *projections.Runner
+	Blocks   *blocks.Projection
+	Accounts *accounts.Projection
+	Builder  *commit.Builder
+
+	locks sync.Map // syntax.DID -> *sync.Mutex
+	keys  sync.Map // syntax.DID -> signingKey
+}
+
+type signingKey struct {
+	seq eventlog.Seq
+	key atcrypto.PrivateKey
+}
+
+func (w *Writer) lock(did syntax.DID) func() {
+	m, _ := w.locks.LoadOrStore(did, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// key returns the account's signing key, read from its sealed log event
+// the first time and cached (parsing costs tens of µs).
+func (w *Writer) key(ctx context.Context, a *accounts.Account) (atcrypto.PrivateKey, error) {
+	if a.SigningKeySeq == 0 {
+		return nil, fmt.Errorf("repo: account %s has no signing key", a.DID)
+	}
+	if k, ok := w.keys.Load(a.DID); ok && k.(signingKey).seq == a.SigningKeySeq {
+		return k.(signingKey).key, nil
+	}
+	ev, err := w.Log.Get(ctx, a.SigningKeySeq)
+	if err != nil {
+		return nil, fmt.Errorf("read signing key: %w", err)
+	}
+	if ev.Private == nil || ev.Private.Type != commit.SigningKeyType || ev.DID != a.DID {
+		return nil, fmt.Errorf("repo: seq %d is not %s's signing key", a.SigningKeySeq, a.DID)
+	}
+	k, err := atcrypto.ParsePrivateMultibase(string(ev.Private.Data))
+	if err != nil {
+		return nil, fmt.Errorf("parse signing key: %w", err)
+	}
+	w.keys.Store(a.DID, signingKey{seq: a.SigningKeySeq, key: k})
+	return k, nil
+}
+
+// WriteResult is a durable, projected commit.
+type WriteResult struct {
+	*commit.Result
+	Seq eventlog.Seq
+}
+
+// Apply commits writes to did's repo. swapCommit, when set, must be the
+// repo's current commit. It returns once the commit is durable and visible
+// to reads.
+func (w *Writer) Apply(ctx context.Context, did syntax.DID, writes []commit.Write, swapCommit *cid.Cid) (*WriteResult, error) {
+	unlock := w.lock(did)
+	defer unlock()
+	acct, err := w.Accounts.Get(ctx, did)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrRepoNotFound, did)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !acct.Active {
+		return nil, fmt.Errorf("%w: %s is %s", ErrRepoInactive, did, acct.Status)
+	}
+	head, err := w.Log.RepoHead(ctx, did)
+	if errors.Is(err, eventlog.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s has no commit", ErrRepoNotFound, did)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if swapCommit != nil && !swapCommit.Equals(head.Commit) {
+		return nil, fmt.Errorf("%w: head is %s", ErrSwapCommit, head.Commit)
+	}
+	// The blocks projection must hold the head's tree before we build on it.
+	if err := w.Runner.CatchUp(ctx, head.Seq); err != nil {
+		return nil, err
+	}
+	key, err := w.key(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	res, err := w.Builder.Build(ctx, commit.Repo{DID: did, Head: &head, Key: key, Blocks: w.Blocks.Source(did)}, writes)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := w.Log.Append(ctx, res.Event)
+	if errors.Is(err, eventlog.ErrRevConflict) {
+		return nil, fmt.Errorf("%w: %v", ErrConcurrentWrite, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Runner.CatchUp(ctx, seq); err != nil {
+		return nil, fmt.Errorf("commit %s is durable at seq %d but projecting it failed: %w", res.CID, seq, err)
+	}
+	return &WriteResult{Result: res, Seq: seq}, nil
+}

@@ -1,0 +1,38 @@
+package xrpc
+
+import (
+	"net/http"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/labstack/echo/v4"
+)
+
+// Caller is who made an authenticated request.
+type Caller struct {
+	DID   syntax.DID
+	Scope string // the token's scope (com.atproto.access, com.atproto.appPass, …)
+}
+
+const callerKey = "pdslog.caller"
+
+// SetCaller records the authenticated caller on the request (auth middleware).
+func SetCaller(c echo.Context, caller *Caller) { c.Set(callerKey, caller) }
+
+// GetCaller returns the authenticated caller, or nil.
+func GetCaller(c echo.Context) *Caller {
+	v, _ := c.Get(callerKey).(*Caller)
+	return v
+}
+
+// AuthRequired is the 401 for a request without valid credentials.
+func AuthRequired(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Name: "AuthRequired", Message: msg}
+}
+
+// RequireCaller returns the caller or a 401.
+func RequireCaller(c echo.Context) (*Caller, error) {
+	if caller := GetCaller(c); caller != nil {
+		return caller, nil
+	}
+	return nil, AuthRequired("authentication required")
+}
