@@ -6,6 +6,15 @@ func (s *Server) routes() {
 	e.GET("/xrpc/_health", s.health)
 	e.GET("/ready", s.ready)
 
+	e.GET("/.well-known/atproto-did", s.server.AtprotoDID)
+	e.GET("/.well-known/did.json", s.server.DIDDocument)
+
+	// com.atproto.server
+	e.GET("/xrpc/com.atproto.server.describeServer", s.server.DescribeServer)
+
+	// com.atproto.identity
+	e.GET("/xrpc/com.atproto.identity.resolveHandle", s.identity.ResolveHandle)
+
 	// com.atproto.repo
 	e.GET("/xrpc/com.atproto.repo.getRecord", s.repo.GetRecord)
 	e.GET("/xrpc/com.atproto.repo.listRecords", s.repo.ListRecords)

@@ -7,7 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/identity"
 	"github.com/pdslog/pdslog/api/repo"
+	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
@@ -25,6 +27,7 @@ type Options struct {
 	Records  *records.Projection
 	Blocks   *blocks.Projection
 	Builder  *commit.Builder
+	Service  server.Service
 	// Authenticate verifies a request's credentials and returns the caller;
 	// it is called only for requests that carry an Authorization header.
 	Authenticate func(c echo.Context) (*xrpc.Caller, error)
@@ -34,9 +37,11 @@ type Options struct {
 
 // Server is the HTTP server.
 type Server struct {
-	opts Options
-	e    *echo.Echo
-	repo *repo.Handlers
+	opts     Options
+	e        *echo.Echo
+	repo     *repo.Handlers
+	server   *server.Handlers
+	identity *identity.Handlers
 }
 
 // New builds the server and its route table.
@@ -54,6 +59,8 @@ func New(opts Options) *Server {
 		Records:  opts.Records,
 		Accounts: opts.Accounts,
 	}
+	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
+	s.identity = &identity.Handlers{Accounts: opts.Accounts}
 	s.routes()
 	return s
 }

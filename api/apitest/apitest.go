@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
@@ -31,6 +32,9 @@ import (
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
 )
+
+// Service is the test server's description.
+var Service = server.Service{Hostname: "localhost", Port: 2583, HandleDomains: []string{".test"}, InviteRequired: true}
 
 // Env is a running server and everything behind it.
 type Env struct {
@@ -75,7 +79,7 @@ func New(t testing.TB) *Env {
 	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts},
 		&projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
 	srv := api.New(api.Options{Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
-		Builder: env.Builder, Authenticate: testAuth, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+		Builder: env.Builder, Authenticate: testAuth, Service: Service, Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
 	return env

@@ -121,3 +121,8 @@ func BindJSON(c echo.Context, limit int64, v any) error {
 	}
 	return nil
 }
+
+// ParseHandle parses a handle parameter value.
+func ParseHandle(name, raw string) (syntax.Handle, error) {
+	return parse(name, raw, syntax.ParseHandle)
+}

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
 )
@@ -24,6 +26,12 @@ type serveCommand struct {
 	bind     string
 	seqFloor uint64
 	drain    time.Duration
+
+	handleDomains  string
+	inviteRequired bool
+	contactEmail   string
+	privacyPolicy  string
+	termsOfService string
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -39,6 +47,11 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.String(&c.bind, "bind", "", "address to listen on (default: localhost when --hostname is localhost, else all interfaces)", "PDSLOG_BIND")
 	f.Uint64(&c.seqFloor, "seq-floor", 0, "after restoring an old copy of the log: the highest seq ever handed out, so no seq is reused", "PDSLOG_SEQ_FLOOR")
 	f.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
+	f.String(&c.handleDomains, "handle-domains", "", "comma-separated handle suffixes users may sign up under (default: .HOSTNAME, .test for localhost)", "PDS_SERVICE_HANDLE_DOMAINS")
+	f.Bool(&c.inviteRequired, "invite-required", true, "require an invite code to create an account", "PDS_INVITE_REQUIRED")
+	f.String(&c.contactEmail, "contact-email", "", "contact address shown by describeServer", "PDS_CONTACT_EMAIL_ADDRESS")
+	f.String(&c.privacyPolicy, "privacy-policy-url", "", "privacy policy link shown by describeServer", "PDS_PRIVACY_POLICY_URL")
+	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -66,7 +79,24 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Options{Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+	svc := server.Service{Hostname: c.hostname, Port: c.port, InviteRequired: c.inviteRequired,
+		ContactEmail: c.contactEmail, PrivacyPolicy: c.privacyPolicy, TermsOfService: c.termsOfService}
+	svc.HandleDomains = server.DefaultHandleDomains(c.hostname)
+	if c.handleDomains != "" {
+		svc.HandleDomains = nil
+		for _, d := range strings.Split(c.handleDomains, ",") {
+			if d = strings.TrimSpace(d); d != "" {
+				if !strings.HasPrefix(d, ".") {
+					d = "." + d
+				}
+				svc.HandleDomains = append(svc.HandleDomains, d)
+			}
+		}
+	}
+	if c.port == 0 {
+		svc.Port = ln.Addr().(*net.TCPAddr).Port
+	}
+	srv := api.New(api.Options{Service: svc, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
 		Builder: commit.NewBuilder(nil), Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 

@@ -1,0 +1,42 @@
+// Package identity serves com.atproto.identity.*.
+package identity
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/projections/accounts"
+)
+
+// Handlers serves com.atproto.identity.*.
+type Handlers struct {
+	Accounts *accounts.Projection
+}
+
+type resolveHandleOutput struct {
+	DID string `json:"did"`
+}
+
+// ResolveHandle serves com.atproto.identity.resolveHandle for the handles
+// this server hosts (HandleNotFound otherwise).
+func (h *Handlers) ResolveHandle(c echo.Context) error {
+	raw, err := xrpc.Query(c, "handle")
+	if err != nil {
+		return err
+	}
+	handle, err := xrpc.ParseHandle("handle", raw)
+	if err != nil {
+		return err
+	}
+	a, err := h.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
+	if errors.Is(err, accounts.ErrNotFound) {
+		return &xrpc.Error{Status: http.StatusBadRequest, Name: "HandleNotFound", Message: "Unable to resolve handle"}
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, resolveHandleOutput{DID: a.DID.String()})
+}

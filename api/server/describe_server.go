@@ -1,0 +1,38 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+type describeServerOutput struct {
+	DID                       string   `json:"did"`
+	AvailableUserDomains      []string `json:"availableUserDomains"`
+	InviteCodeRequired        bool     `json:"inviteCodeRequired"`
+	PhoneVerificationRequired bool     `json:"phoneVerificationRequired"`
+	Links                     *links   `json:"links,omitempty"`
+	Contact                   *contact `json:"contact,omitempty"`
+}
+
+type links struct {
+	PrivacyPolicy  string `json:"privacyPolicy,omitempty"`
+	TermsOfService string `json:"termsOfService,omitempty"`
+}
+
+type contact struct {
+	Email string `json:"email,omitempty"`
+}
+
+// DescribeServer serves com.atproto.server.describeServer.
+func (h *Handlers) DescribeServer(c echo.Context) error {
+	out := describeServerOutput{DID: h.Service.DID().String(), AvailableUserDomains: h.Service.HandleDomains,
+		InviteCodeRequired: h.Service.InviteRequired}
+	if h.Service.PrivacyPolicy != "" || h.Service.TermsOfService != "" {
+		out.Links = &links{PrivacyPolicy: h.Service.PrivacyPolicy, TermsOfService: h.Service.TermsOfService}
+	}
+	if h.Service.ContactEmail != "" {
+		out.Contact = &contact{Email: h.Service.ContactEmail}
+	}
+	return c.JSON(http.StatusOK, out)
+}
