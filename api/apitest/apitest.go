@@ -25,6 +25,7 @@ import (
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/eventlog/commit/lexicon"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
@@ -76,6 +77,11 @@ func New(t testing.TB) *Env {
 	t.Cleanup(func() { s.Close() })
 	env := &Env{T: t, Log: l, Store: s, Accounts: accounts.New(s), Records: records.New(s), Blocks: blocks.New(s),
 		Repos: repos.New(s), Builder: commit.NewBuilder(nil)}
+	lex, err := lexicon.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Builder.Validator = commit.Lexicons(lex)
 	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts},
 		&projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
 	srv := api.New(api.Options{Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,

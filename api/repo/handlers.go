@@ -92,11 +92,14 @@ func parseRecord(raw json.RawMessage) (map[string]any, error) {
 // writeError maps write-path errors to the XRPC errors the reference uses.
 func writeError(err error) error {
 	var xe *xrpc.Error
+	var re *commit.RecordError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &xe):
 		return err
+	case errors.As(err, &re):
+		return xrpc.InvalidRequest("%s", re.Message)
 	case errors.Is(err, commit.ErrInvalidSwap), errors.Is(err, ErrSwapCommit), errors.Is(err, ErrConcurrentWrite):
 		return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidSwap", Message: err.Error()}
 	case errors.Is(err, commit.ErrTooManyWrites):

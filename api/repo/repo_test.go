@@ -3,9 +3,12 @@ package repo_test
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/eventlog"
@@ -27,6 +30,10 @@ type recordOut struct {
 	CID   string         `json:"cid"`
 	Value map[string]any `json:"value"`
 }
+
+var tids = syntax.NewTIDClock(1)
+
+func tid() string { return tids.Next().String() }
 
 func post(text string) map[string]any {
 	return map[string]any{"$type": "app.bsky.feed.post", "text": text, "createdAt": "2026-11-26T12:00:00.000Z"}
@@ -55,7 +62,7 @@ func TestWriteThenRead(t *testing.T) {
 	env := apitest.New(t)
 	a := env.CreateAccount()
 	w := create(t, env, a, "", "hello world")
-	if !strings.HasPrefix(w.URI, "at://"+a.DID.String()+"/app.bsky.feed.post/") || w.Commit.Rev == "" || w.ValidationStatus != "unknown" {
+	if !strings.HasPrefix(w.URI, "at://"+a.DID.String()+"/app.bsky.feed.post/") || w.Commit.Rev == "" || w.ValidationStatus != "valid" {
 		t.Fatalf("create output %+v", w)
 	}
 	rkey := w.URI[strings.LastIndex(w.URI, "/")+1:]
@@ -90,12 +97,13 @@ func TestWriteThenRead(t *testing.T) {
 	if rec.Value["text"] != "edited" {
 		t.Fatalf("after put: %+v", rec)
 	}
+	fresh := tid()
 	if r := env.Do("POST", "/xrpc/com.atproto.repo.putRecord", nil, a.Token, map[string]any{
-		"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": "fresh", "record": post("new"), "swapRecord": nil}); r.Status != 200 {
+		"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": fresh, "record": post("new"), "swapRecord": nil}); r.Status != 200 {
 		t.Fatalf("putRecord create: %d %s", r.Status, r.Body)
 	}
 	if r := env.Do("POST", "/xrpc/com.atproto.repo.putRecord", nil, a.Token, map[string]any{
-		"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": "fresh", "record": post("again"), "swapRecord": nil}); r.Status != 400 || r.ErrorName() != "InvalidSwap" {
+		"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": fresh, "record": post("again"), "swapRecord": nil}); r.Status != 400 || r.ErrorName() != "InvalidSwap" {
 		t.Fatalf("putRecord swapRecord null on existing: %d %s", r.Status, r.Body)
 	}
 
@@ -121,8 +129,8 @@ func TestListRecords(t *testing.T) {
 	env := apitest.New(t)
 	a := env.CreateAccount()
 	var rkeys []string
-	for i := range 7 {
-		rk := fmt.Sprintf("k%02d", i)
+	for range 7 {
+		rk := tid()
 		create(t, env, a, rk, "post "+rk)
 		rkeys = append(rkeys, rk)
 	}
@@ -150,12 +158,13 @@ func TestListRecords(t *testing.T) {
 		}
 		cursor = page.Cursor
 	}
-	want := []string{"k06", "k05", "k04", "k03", "k02", "k01", "k00"} // newest (highest rkey) first
+	want := slices.Clone(rkeys)
+	slices.Reverse(want) // newest (highest rkey) first
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("pages %v, want %v", got, want)
 	}
 	rev := list(url.Values{"reverse": {"true"}, "limit": {"2"}})
-	if len(rev.Records) != 2 || !strings.HasSuffix(rev.Records[0].URI, "/k00") {
+	if len(rev.Records) != 2 || !strings.HasSuffix(rev.Records[0].URI, "/"+rkeys[0]) {
 		t.Fatalf("reverse: %+v", rev)
 	}
 	if r := env.Do("GET", "/xrpc/com.atproto.repo.listRecords", url.Values{"repo": {a.DID.String()}, "collection": {"app.bsky.feed.post"}, "limit": {"101"}}, "", nil); r.Status != 400 {
@@ -166,12 +175,13 @@ func TestListRecords(t *testing.T) {
 func TestApplyWrites(t *testing.T) {
 	env := apitest.New(t)
 	a := env.CreateAccount()
-	create(t, env, a, "old", "old")
+	old, first, missing := tid(), tid(), tid()
+	create(t, env, a, old, "old")
 	in := map[string]any{"repo": a.DID, "writes": []any{
-		map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": "a", "value": post("a")},
+		map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "rkey": first, "value": post("a")},
 		map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.like", "value": map[string]any{"subject": map[string]any{"uri": "at://did:plc:x/app.bsky.feed.post/1", "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}, "createdAt": "2026-11-26T12:00:00.000Z"}},
-		map[string]any{"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": "old", "value": post("new")},
-		map[string]any{"$type": "com.atproto.repo.applyWrites#delete", "collection": "app.bsky.feed.post", "rkey": "a2"},
+		map[string]any{"$type": "com.atproto.repo.applyWrites#update", "collection": "app.bsky.feed.post", "rkey": old, "value": post("new")},
+		map[string]any{"$type": "com.atproto.repo.applyWrites#delete", "collection": "app.bsky.feed.post", "rkey": missing},
 	}}
 	// the delete of a missing record fails the whole batch, nothing is written
 	head := env.Log.Head()
@@ -197,7 +207,7 @@ func TestApplyWrites(t *testing.T) {
 		t.Fatal("nothing appended")
 	}
 	var rec recordOut
-	getRecord(env, a.DID.String(), "old").JSON(t, &rec)
+	getRecord(env, a.DID.String(), old).JSON(t, &rec)
 	if rec.Value["text"] != "new" {
 		t.Fatalf("update not applied: %+v", rec)
 	}
@@ -207,7 +217,8 @@ func TestWriteErrors(t *testing.T) {
 	env := apitest.New(t)
 	a := env.CreateAccount()
 	b := env.CreateAccount()
-	w := create(t, env, a, "x", "x")
+	x := tid()
+	w := create(t, env, a, x, "x")
 	many := make([]any, 201)
 	for i := range many {
 		many[i] = map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": post("p")}
@@ -230,9 +241,9 @@ func TestWriteErrors(t *testing.T) {
 		{"type mismatch", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.like", "record": post("x")}, 400, "InvalidRequest", "$type"},
 		{"float in record", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": map[string]any{"n": 1.5}}, 400, "InvalidRequest", ""},
 		{"missing record", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post"}, 400, "InvalidRequest", "record"},
-		{"existing rkey", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": "x", "record": post("x")}, 400, "InvalidRequest", "exists"},
+		{"existing rkey", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": x, "record": post("x")}, 400, "InvalidRequest", "exists"},
 		{"swapCommit stale", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x"), "swapCommit": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}, 400, "InvalidSwap", ""},
-		{"swapRecord stale", "putRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": "x", "record": post("y"), "swapRecord": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}, 400, "InvalidSwap", ""},
+		{"swapRecord stale", "putRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "rkey": x, "record": post("y"), "swapRecord": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"}, 400, "InvalidSwap", ""},
 		{"bad swap cid", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x"), "swapCommit": "nope"}, 400, "InvalidRequest", "swapCommit"},
 		{"too many writes", "applyWrites", a.Token, map[string]any{"repo": a.DID, "writes": many}, 400, "InvalidRequest", "Too many writes"},
 		{"malformed json", "createRecord", a.Token, []byte(`{"repo":`), 400, "InvalidRequest", "JSON"},
@@ -284,5 +295,49 @@ func TestConcurrentWrites(t *testing.T) {
 		if n := strings.Count(string(r.Body), `"uri"`); n != 10 {
 			t.Fatalf("%s has %d records, want 10", a.DID, n)
 		}
+	}
+}
+
+// Known record types are validated against the shipped lexicons unless the
+// client opts out; unknown ones are accepted as "unknown".
+func TestLexiconValidation(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	long := strings.Repeat("é", 301)
+	tests := []struct {
+		name     string
+		coll     string
+		rkey     string
+		record   map[string]any
+		validate any
+		status   int
+		want     string
+	}{
+		{"valid post", "app.bsky.feed.post", "", post("hi"), nil, 200, `"validationStatus":"valid"`},
+		{"post too long", "app.bsky.feed.post", "", post(long), nil, 400, "Invalid app.bsky.feed.post record"},
+		{"post missing createdAt", "app.bsky.feed.post", "", map[string]any{"text": "x"}, nil, 400, "createdAt"},
+		{"post too long, validate false", "app.bsky.feed.post", "", post(long), false, 200, `"uri"`},
+		{"unknown type", "com.example.thing", "", map[string]any{"anything": "goes"}, nil, 200, `"validationStatus":"unknown"`},
+		{"unknown type, validate true", "com.example.thing", "", map[string]any{"anything": "goes"}, true, 400, "Unknown lexicon type"},
+		{"profile needs rkey self", "app.bsky.actor.profile", "notself", map[string]any{"displayName": "A"}, nil, 400, "self"},
+		{"profile", "app.bsky.actor.profile", "self", map[string]any{"displayName": "A"}, nil, 200, `"validationStatus":"valid"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := map[string]any{"repo": a.DID, "collection": tt.coll, "record": tt.record}
+			if tt.rkey != "" {
+				in["rkey"] = tt.rkey
+			}
+			if tt.validate != nil {
+				in["validate"] = tt.validate
+			}
+			r := env.Do("POST", "/xrpc/com.atproto.repo.createRecord", nil, a.Token, in)
+			if r.Status != tt.status || !strings.Contains(string(r.Body), tt.want) {
+				t.Fatalf("%d %s; want %d containing %q", r.Status, r.Body, tt.status, tt.want)
+			}
+			if tt.validate == false && strings.Contains(string(r.Body), "validationStatus") {
+				t.Fatalf("validate:false must omit validationStatus: %s", r.Body)
+			}
+		})
 	}
 }

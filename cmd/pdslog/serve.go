@@ -16,6 +16,7 @@ import (
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/eventlog/commit/lexicon"
 )
 
 type serveCommand struct {
@@ -96,8 +97,14 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if c.port == 0 {
 		svc.Port = ln.Addr().(*net.TCPAddr).Port
 	}
+	lex, err := lexicon.New()
+	if err != nil {
+		return fmt.Errorf("load lexicons: %w", err)
+	}
+	builder := commit.NewBuilder(nil)
+	builder.Validator = commit.Lexicons(lex)
 	srv := api.New(api.Options{Service: svc, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
-		Builder: commit.NewBuilder(nil), Logger: logger, Version: version()})
+		Builder: builder, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))

@@ -12,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit/lexicon"
 	"github.com/pdslog/pdslog/mst"
 	"github.com/pdslog/pdslog/mst/car"
 )
@@ -52,7 +53,27 @@ const (
 // validation status ("valid", "unknown", or "" when skipped) or an error
 // wrapping ErrInvalidRecord.
 type Validator interface {
-	Validate(collection syntax.NSID, rec map[string]any, mode ValidationMode) (string, error)
+	Validate(collection syntax.NSID, rkey syntax.RecordKey, rec map[string]any, mode ValidationMode) (string, error)
+}
+
+// Lexicons adapts the shipped lexicon catalog to Builder.Validator.
+func Lexicons(v *lexicon.Validator) Validator { return lexicons{v} }
+
+type lexicons struct{ v *lexicon.Validator }
+
+func (l lexicons) Validate(coll syntax.NSID, rkey syntax.RecordKey, rec map[string]any, mode ValidationMode) (string, error) {
+	m := lexicon.ModeDefault
+	switch mode {
+	case ValidateRequire:
+		m = lexicon.ModeRequire
+	case ValidateSkip:
+		m = lexicon.ModeSkip
+	}
+	st, err := l.v.Validate(coll, rkey, rec, m)
+	if err != nil {
+		return "", &RecordError{Message: err.Error()}
+	}
+	return string(st), nil
 }
 
 // Path is the write's MST key, collection/rkey.
@@ -254,5 +275,5 @@ func (b *Builder) validate(w *Write) (string, error) {
 		}
 		rec["$type"] = w.Collection.String()
 	}
-	return b.Validator.Validate(w.Collection, rec, w.Validate)
+	return b.Validator.Validate(w.Collection, w.RKey, rec, w.Validate)
 }

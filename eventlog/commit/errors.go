@@ -15,3 +15,12 @@ var (
 	ErrInvalidSwap    = errors.New("commit: swap mismatch")
 	ErrClock          = errors.New("commit: clock is behind the repo's last rev")
 )
+
+// RecordError is a record its lexicon refused. Message is meant for the
+// client ("Invalid app.bsky.feed.post record: Record/text must not be …").
+type RecordError struct{ Message string }
+
+func (e *RecordError) Error() string { return e.Message }
+
+// Is makes a RecordError match ErrInvalidRecord.
+func (e *RecordError) Is(target error) bool { return target == ErrInvalidRecord }
