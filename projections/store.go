@@ -264,3 +264,33 @@ func (sp *Space) Update(ctx context.Context, evs []*eventlog.Event, fn func(w *W
 	}
 	return w.b.Commit(pebble.NoSync)
 }
+
+// KV is a Projection kept in one Space of a Store whose effects come from
+// one function per event: most local projections are a KV plus queries.
+type KV struct {
+	Space *Space
+	name  string
+	apply func(w *Writer, ev *eventlog.Event) error
+}
+
+// NewKV returns the projection name over its space in s, applying each
+// event with apply (inside the batch that also advances the cursor).
+func NewKV(s *Store, name string, apply func(w *Writer, ev *eventlog.Event) error) *KV {
+	return &KV{Space: s.Space(name), name: name, apply: apply}
+}
+
+var _ Projection = (*KV)(nil)
+
+// Name implements Projection.
+func (p *KV) Name() string { return p.name }
+
+// Cursor implements Projection.
+func (p *KV) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.Space.Cursor(ctx) }
+
+// Reset implements Projection.
+func (p *KV) Reset(ctx context.Context) error { return p.Space.Reset(ctx) }
+
+// Apply implements Projection.
+func (p *KV) Apply(ctx context.Context, evs []*eventlog.Event) error {
+	return p.Space.Update(ctx, evs, p.apply)
+}

@@ -63,26 +63,12 @@ type InviteState struct {
 // Keys: 'a' did -> Account; 'h' handle -> did; 'e' email -> did;
 // 's' did 0x00 id -> SessionState; 'p' did 0x00 name -> AppPassword;
 // 'i' code -> InviteState.
-type Projection struct{ sp *projections.Space }
+type Projection struct{ *projections.KV }
 
 // New returns the accounts projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{sp: s.Space(Name)} }
+func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
 
 var _ projections.Projection = (*Projection)(nil)
-
-// Name implements projections.Projection.
-func (p *Projection) Name() string { return Name }
-
-// Cursor implements projections.Projection.
-func (p *Projection) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.sp.Cursor(ctx) }
-
-// Reset implements projections.Projection.
-func (p *Projection) Reset(ctx context.Context) error { return p.sp.Reset(ctx) }
-
-// Apply implements projections.Projection.
-func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
-	return p.sp.Update(ctx, evs, apply)
-}
 
 func accountKey(did syntax.DID) []byte              { return append([]byte{'a'}, did...) }
 func handleKey(h syntax.Handle) []byte              { return append([]byte{'h'}, strings.ToLower(string(h))...) }
@@ -384,14 +370,14 @@ func readJSON(sp *projections.Space, k []byte, v any) error {
 // Get returns the account of did, or ErrNotFound.
 func (p *Projection) Get(ctx context.Context, did syntax.DID) (*Account, error) {
 	var a Account
-	if err := readJSON(p.sp, accountKey(did), &a); err != nil {
+	if err := readJSON(p.Space, accountKey(did), &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
 }
 
 func (p *Projection) lookup(ctx context.Context, k []byte) (*Account, error) {
-	did, ok, err := p.sp.Get(k)
+	did, ok, err := p.Space.Get(k)
 	if err != nil {
 		return nil, err
 	}
@@ -414,7 +400,7 @@ func (p *Projection) ByEmail(ctx context.Context, e string) (*Account, error) {
 // Session returns a session of did by refresh token id, or ErrNotFound.
 func (p *Projection) Session(ctx context.Context, did syntax.DID, id string) (*SessionState, error) {
 	var s SessionState
-	if err := readJSON(p.sp, sessionKey(did, id), &s); err != nil {
+	if err := readJSON(p.Space, sessionKey(did, id), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -423,7 +409,7 @@ func (p *Projection) Session(ctx context.Context, did syntax.DID, id string) (*S
 // AppPasswords lists did's app passwords in name order.
 func (p *Projection) AppPasswords(ctx context.Context, did syntax.DID) ([]AppPassword, error) {
 	var out []AppPassword
-	err := p.sp.Scan(ctx, appPassPrefix(did), nil, false, func(_, v []byte) error {
+	err := p.Space.Scan(ctx, appPassPrefix(did), nil, false, func(_, v []byte) error {
 		var ap AppPassword
 		if err := json.Unmarshal(v, &ap); err != nil {
 			return err
@@ -437,7 +423,7 @@ func (p *Projection) AppPasswords(ctx context.Context, did syntax.DID) ([]AppPas
 // Invite returns an invite code's state, or ErrNotFound.
 func (p *Projection) Invite(ctx context.Context, code string) (*InviteState, error) {
 	var inv InviteState
-	if err := readJSON(p.sp, inviteKey(code), &inv); err != nil {
+	if err := readJSON(p.Space, inviteKey(code), &inv); err != nil {
 		return nil, err
 	}
 	return &inv, nil
@@ -446,7 +432,7 @@ func (p *Projection) Invite(ctx context.Context, code string) (*InviteState, err
 // Count returns how many accounts exist (up to limit, to keep it cheap).
 func (p *Projection) Count(ctx context.Context, limit int) (int, error) {
 	n := 0
-	err := p.sp.Scan(ctx, []byte{'a'}, nil, false, func(_, _ []byte) error {
+	err := p.Space.Scan(ctx, []byte{'a'}, nil, false, func(_, _ []byte) error {
 		n++
 		if n >= limit {
 			return io.EOF

@@ -131,13 +131,9 @@ func TestConformance(t *testing.T) {
 func TestQueries(t *testing.T) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, nil)
-	s, err := projections.OpenStore(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := projectiontest.OpenStore(t)
 	p := accounts.New(s)
-	r := projections.NewRunner(l, []projections.Projection{p}, nil)
+	r := projectiontest.Feed(l, p)
 	did := syntax.DID("did:plc:alice")
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 	now := time.Now().UTC()

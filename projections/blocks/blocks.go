@@ -23,26 +23,12 @@ const Name = "blocks"
 // Projection is the blocks projection on a projections.Store.
 //
 // Keys: did 0x00 cid-bytes -> block bytes.
-type Projection struct{ sp *projections.Space }
+type Projection struct{ *projections.KV }
 
 // New returns the blocks projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{sp: s.Space(Name)} }
+func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
 
 var _ projections.Projection = (*Projection)(nil)
-
-// Name implements projections.Projection.
-func (p *Projection) Name() string { return Name }
-
-// Cursor implements projections.Projection.
-func (p *Projection) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.sp.Cursor(ctx) }
-
-// Reset implements projections.Projection.
-func (p *Projection) Reset(ctx context.Context) error { return p.sp.Reset(ctx) }
-
-// Apply implements projections.Projection.
-func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
-	return p.sp.Update(ctx, evs, apply)
-}
 
 func repoPrefix(did syntax.DID) []byte { return append([]byte(did), 0) }
 
@@ -77,7 +63,7 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 
 // Get returns a block of did's repo, or an error wrapping mst.ErrMissingBlock.
 func (p *Projection) Get(ctx context.Context, did syntax.DID, c cid.Cid) ([]byte, error) {
-	b, ok, err := p.sp.Get(key(did, c))
+	b, ok, err := p.Space.Get(key(did, c))
 	if err != nil {
 		return nil, err
 	}

@@ -29,13 +29,9 @@ func TestConformance(t *testing.T) {
 func TestBuildOnProjection(t *testing.T) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, nil)
-	s, err := projections.OpenStore(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := projectiontest.OpenStore(t)
 	p := blocks.New(s)
-	r := projections.NewRunner(l, []projections.Projection{p}, nil)
+	r := projectiontest.Feed(l, p)
 	st := committest.NewStream(7, 1)
 	repo := st.Repos[0]
 	b := commit.NewBuilder(nil)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 
@@ -290,4 +291,12 @@ func testCrash(t *testing.T, newP Factory, fill fillFunc) {
 		}
 		cs.Close()
 	}
+}
+
+// OpenStore opens a projection store on a temp dir, closed when the test ends.
+func OpenStore(t testing.TB) *projections.Store { return openStore(t, nil) }
+
+// Feed returns a runner feeding ps from l.
+func Feed(l *eventlog.Log, ps ...projections.Projection) *projections.Runner {
+	return projections.NewRunner(l, ps, &projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
 }

@@ -33,26 +33,12 @@ var ErrNotFound = errors.New("records: not found")
 //
 //	did 0x00 'r' collection 0x00 rkey -> uvarint(len(cid)) cid record-bytes
 //	did 0x00 'c' collection           -> uvarint count of records
-type Projection struct{ sp *projections.Space }
+type Projection struct{ *projections.KV }
 
 // New returns the records projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{sp: s.Space(Name)} }
+func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
 
 var _ projections.Projection = (*Projection)(nil)
-
-// Name implements projections.Projection.
-func (p *Projection) Name() string { return Name }
-
-// Cursor implements projections.Projection.
-func (p *Projection) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.sp.Cursor(ctx) }
-
-// Reset implements projections.Projection.
-func (p *Projection) Reset(ctx context.Context) error { return p.sp.Reset(ctx) }
-
-// Apply implements projections.Projection.
-func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
-	return p.sp.Update(ctx, evs, apply)
-}
 
 func repoPrefix(did syntax.DID) []byte { return append([]byte(did), 0) }
 
@@ -170,7 +156,7 @@ func decode(rkey string, v []byte) (*Record, error) {
 
 // Get returns a record, or ErrNotFound.
 func (p *Projection) Get(ctx context.Context, did syntax.DID, coll syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
-	v, ok, err := p.sp.Get(recordKey(did, coll.String(), rkey.String()))
+	v, ok, err := p.Space.Get(recordKey(did, coll.String(), rkey.String()))
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +178,7 @@ func (p *Projection) List(ctx context.Context, did syntax.DID, coll syntax.NSID,
 		}
 	}
 	var out []*Record
-	err := p.sp.Scan(ctx, prefix, startKey(prefix, start), reverse, func(k, v []byte) error {
+	err := p.Space.Scan(ctx, prefix, startKey(prefix, start), reverse, func(k, v []byte) error {
 		r, err := decode(string(k[len(prefix):]), v)
 		if err != nil {
 			return err
@@ -217,7 +203,7 @@ func startKey(prefix, start []byte) []byte {
 func (p *Projection) Collections(ctx context.Context, did syntax.DID) ([]syntax.NSID, error) {
 	prefix := append(repoPrefix(did), 'c')
 	var out []syntax.NSID
-	err := p.sp.Scan(ctx, prefix, nil, false, func(k, _ []byte) error {
+	err := p.Space.Scan(ctx, prefix, nil, false, func(k, _ []byte) error {
 		out = append(out, syntax.NSID(k[len(prefix):]))
 		return nil
 	})

@@ -27,13 +27,9 @@ func TestConformance(t *testing.T) {
 func TestQueries(t *testing.T) {
 	ctx := context.Background()
 	l := eventlogtest.Open(t, nil)
-	s, err := projections.OpenStore(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := projectiontest.OpenStore(t)
 	p := records.New(s)
-	r := projections.NewRunner(l, []projections.Projection{p}, nil)
+	r := projectiontest.Feed(l, p)
 	st := committest.NewStream(3, 3)
 	for range 300 {
 		ev := st.Next()

@@ -38,26 +38,12 @@ type Repo struct {
 }
 
 // Projection is the repos projection on a projections.Store.
-type Projection struct{ sp *projections.Space }
+type Projection struct{ *projections.KV }
 
 // New returns the repos projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{sp: s.Space(Name)} }
+func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
 
 var _ projections.Projection = (*Projection)(nil)
-
-// Name implements projections.Projection.
-func (p *Projection) Name() string { return Name }
-
-// Cursor implements projections.Projection.
-func (p *Projection) Cursor(ctx context.Context) (eventlog.Seq, error) { return p.sp.Cursor(ctx) }
-
-// Reset implements projections.Projection.
-func (p *Projection) Reset(ctx context.Context) error { return p.sp.Reset(ctx) }
-
-// Apply implements projections.Projection.
-func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
-	return p.sp.Update(ctx, evs, apply)
-}
 
 func apply(w *projections.Writer, ev *eventlog.Event) error {
 	if ev.Kind == eventlog.KindTombstone || ev.Kind == eventlog.KindPrivate {
@@ -98,7 +84,7 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 
 // Get returns the repo's state, or ErrNotFound.
 func (p *Projection) Get(ctx context.Context, did syntax.DID) (*Repo, error) {
-	b, ok, err := p.sp.Get([]byte(did))
+	b, ok, err := p.Space.Get([]byte(did))
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +105,7 @@ func (p *Projection) List(ctx context.Context, after syntax.DID, limit int) ([]*
 	if after != "" {
 		start = append([]byte(after), 0)
 	}
-	err := p.sp.Scan(ctx, nil, start, false, func(_, v []byte) error {
+	err := p.Space.Scan(ctx, nil, start, false, func(_, v []byte) error {
 		var r Repo
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
