@@ -145,6 +145,9 @@ func fromV1(v *EventV1, e *Event) error {
 	case v.Commit != nil:
 		n++
 		c := v.Commit
+		if !c.Commit.Defined() || !c.Data.Defined() {
+			return fmt.Errorf("%w: commit without commit or data cid", ErrCorrupt)
+		}
 		ops := make([]Op, len(c.Ops))
 		for i, op := range c.Ops {
 			if op == nil {
@@ -157,6 +160,9 @@ func fromV1(v *EventV1, e *Event) error {
 	}
 	if v.Sync != nil {
 		n++
+		if !v.Sync.Commit.Defined() || !v.Sync.Data.Defined() {
+			return fmt.Errorf("%w: sync without commit or data cid", ErrCorrupt)
+		}
 		e.Sync = &Sync{Rev: syntax.TID(v.Sync.Rev), Commit: v.Sync.Commit, Data: v.Sync.Data, Blocks: v.Sync.Blocks}
 	}
 	if v.Identity != nil {
