@@ -185,9 +185,18 @@ func fromV1(v *EventV1, e *Event) error {
 
 // encodeValue renders e (private data already sealed) as a stored value.
 func encodeValue(e *Event) ([]byte, error) {
-	var buf bytes.Buffer
+	size := 256
+	switch {
+	case e.Commit != nil:
+		size += len(e.Commit.Blocks) + 128*len(e.Commit.Ops)
+	case e.Sync != nil:
+		size += len(e.Sync.Blocks)
+	case e.Private != nil:
+		size += len(e.Private.Data)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
 	buf.WriteByte(formatV1)
-	if err := toV1(e).MarshalCBOR(&buf); err != nil {
+	if err := toV1(e).MarshalCBOR(buf); err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
 	}
 	return buf.Bytes(), nil
