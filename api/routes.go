@@ -5,6 +5,7 @@ func (s *Server) routes() {
 	e := s.e
 	e.GET("/xrpc/_health", s.health)
 	e.GET("/ready", s.ready)
+	e.GET("/metrics", s.metricsHandler)
 
 	e.GET("/.well-known/atproto-did", s.server.AtprotoDID)
 	e.GET("/.well-known/did.json", s.server.DIDDocument)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pdslog/pdslog/api/identity"
 	"github.com/pdslog/pdslog/api/repo"
@@ -33,11 +35,17 @@ type Options struct {
 	Authenticate func(c echo.Context) (*xrpc.Caller, error)
 	Logger       *slog.Logger // nil means slog.Default()
 	Version      string
+	// Metrics, if set, are served at /metrics and fed by every request.
+	Metrics *Metrics
+	// CORSOrigins limits cross-origin requests to these origins; empty
+	// means any origin, as the reference PDS allows.
+	CORSOrigins []string
 }
 
 // Server is the HTTP server.
 type Server struct {
 	opts     Options
+	metrics  *Metrics
 	e        *echo.Echo
 	repo     *repo.Handlers
 	server   *server.Handlers
@@ -52,7 +60,10 @@ func New(opts Options) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = xrpc.ErrorHandler(opts.Logger)
-	s := &Server{opts: opts, e: e}
+	s := &Server{opts: opts, e: e, metrics: opts.Metrics}
+	e.Use(s.observe)
+	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: corsOrigins(opts.CORSOrigins),
+		AllowHeaders: []string{"*"}, ExposeHeaders: []string{"*"}, MaxAge: 86400}))
 	e.Use(s.authenticate)
 	s.repo = &repo.Handlers{
 		Writer:   &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder},
@@ -125,3 +136,19 @@ func (s *Server) notImplemented(c echo.Context) error {
 
 // Shutdown stops accepting requests and waits for in-flight ones.
 func (s *Server) Shutdown(ctx context.Context) error { return s.e.Shutdown(ctx) }
+
+func corsOrigins(o []string) []string {
+	if len(o) == 0 {
+		return []string{"*"}
+	}
+	return o
+}
+
+// metricsHandler serves /metrics (404 without metrics).
+func (s *Server) metricsHandler(c echo.Context) error {
+	if s.metrics == nil {
+		return echo.ErrNotFound
+	}
+	promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	return nil
+}

@@ -85,7 +85,7 @@ func New(t testing.TB) *Env {
 	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts},
 		&projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
 	srv := api.New(api.Options{Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
-		Builder: env.Builder, Authenticate: testAuth, Service: Service, Logger: slog.New(slog.DiscardHandler), Version: "test"})
+		Builder: env.Builder, Authenticate: testAuth, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
 	return env

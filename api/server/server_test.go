@@ -62,3 +62,40 @@ func TestResolveHandleAndWellKnown(t *testing.T) {
 		t.Fatalf("did.json: %d %s", r.Status, r.Body)
 	}
 }
+
+func TestMetricsAndRequestIDs(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	env.Do("GET", "/xrpc/com.atproto.identity.resolveHandle", url.Values{"handle": {a.Handle.String()}}, "", nil)
+	env.Do("GET", "/xrpc/com.atproto.identity.resolveHandle", url.Values{"handle": {"nobody.test"}}, "", nil)
+	r := env.Do("GET", "/xrpc/com.example.unknown", nil, "", nil)
+	if r.Status != 501 || r.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("unknown method: %d, request id %q", r.Status, r.Header.Get("X-Request-Id"))
+	}
+	m := env.Do("GET", "/metrics", nil, "", nil)
+	body := string(m.Body)
+	for _, want := range []string{
+		`pdslog_http_request_duration_seconds_count{method="com.atproto.identity.resolveHandle",status="200"} 1`,
+		`pdslog_http_request_duration_seconds_count{method="other",status="501"} 1`,
+		`pdslog_xrpc_errors_total{error="HandleNotFound"} 1`,
+		`pdslog_xrpc_errors_total{error="MethodNotImplemented"} 1`,
+		`pdslog_projection_lag_events{projection="records"} 0`,
+		`pdslog_log_head_seq `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// CORS is open by default, like the reference.
+	req, _ := http.NewRequest("OPTIONS", env.Server.URL+"/xrpc/com.atproto.server.describeServer", nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "GET")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+		t.Fatalf("CORS allow origin %q", got)
+	}
+}

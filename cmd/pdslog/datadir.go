@@ -45,6 +45,7 @@ type openOptions struct {
 	command  string // who holds the lock, for the message others get
 	seqFloor eventlog.Seq
 	logger   *slog.Logger
+	onSync   func(events int, took time.Duration)
 }
 
 // openDataDir locks and opens the data directory, creating it if needed.
@@ -68,7 +69,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 		return nil, err
 	}
 	d.log, err = eventlog.Open(filepath.Join(path, logSubdir), &eventlog.Options{
-		SealKey: key, SeqFloor: o.seqFloor, Logger: o.logger,
+		SealKey: key, SeqFloor: o.seqFloor, Logger: o.logger, OnSync: o.onSync,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pdslog/pdslog/api"
@@ -33,6 +34,7 @@ type serveCommand struct {
 	contactEmail   string
 	privacyPolicy  string
 	termsOfService string
+	corsOrigins    string
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -52,6 +54,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.Bool(&c.inviteRequired, "invite-required", true, "require an invite code to create an account", "PDS_INVITE_REQUIRED")
 	f.String(&c.contactEmail, "contact-email", "", "contact address shown by describeServer", "PDS_CONTACT_EMAIL_ADDRESS")
 	f.String(&c.privacyPolicy, "privacy-policy-url", "", "privacy policy link shown by describeServer", "PDS_PRIVACY_POLICY_URL")
+	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
 	if err := f.parse(args); err != nil {
 		return err
@@ -63,7 +66,13 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger})
+	var metrics atomic.Pointer[api.Metrics]
+	onSync := func(n int, took time.Duration) {
+		if m := metrics.Load(); m != nil {
+			m.ObserveSync(n, took)
+		}
+	}
+	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger, onSync: onSync})
 	if err != nil {
 		return err
 	}
@@ -103,7 +112,14 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	}
 	builder := commit.NewBuilder(nil)
 	builder.Validator = commit.Lexicons(lex)
-	srv := api.New(api.Options{Service: svc, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+	metrics.Store(api.NewMetrics(d.log, d.runner))
+	var origins []string
+	for _, o := range strings.Split(c.corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	srv := api.New(api.Options{Service: svc, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
 		Builder: builder, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 

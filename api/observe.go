@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/projections"
+)
+
+// Metrics are the server's Prometheus metrics.
+type Metrics struct {
+	Registry    *prometheus.Registry
+	requests    *prometheus.HistogramVec
+	errors      *prometheus.CounterVec
+	syncBatch   prometheus.Histogram
+	syncSeconds prometheus.Histogram
+}
+
+// NewMetrics registers the metrics of a server over log and runner.
+func NewMetrics(log *eventlog.Log, runner *projections.Runner) *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "pdslog_http_request_duration_seconds", Help: "HTTP requests by XRPC method (or path) and status.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"method", "status"})
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pdslog_xrpc_errors_total", Help: "XRPC error responses by error name.",
+	}, []string{"error"})
+	m.syncBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "pdslog_log_sync_events", Help: "Events made durable per log group commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	})
+	m.syncSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "pdslog_log_append_seconds", Help: "Time from group build to durable (WAL synced) per group commit.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	m.Registry.MustRegister(m.requests, m.errors, m.syncBatch, m.syncSeconds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pdslog_log_head_seq", Help: "Last durable seq of the event log."},
+			func() float64 { return float64(log.Head()) }),
+		&lagCollector{runner: runner, desc: prometheus.NewDesc("pdslog_projection_lag_events",
+			"Events a projection is behind the log.", []string{"projection"}, nil)},
+	)
+	return m
+}
+
+// ObserveSync records a group commit (eventlog.Options.OnSync).
+func (m *Metrics) ObserveSync(events int, took time.Duration) {
+	m.syncBatch.Observe(float64(events))
+	m.syncSeconds.Observe(took.Seconds())
+}
+
+type lagCollector struct {
+	runner *projections.Runner
+	desc   *prometheus.Desc
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.runner.Status(context.Background())
+	if err != nil {
+		return
+	}
+	for _, s := range st {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(s.Lag()), s.Name)
+	}
+}
+
+// methodLabel is the XRPC method for /xrpc/ paths (bounded: unknown
+// methods collapse into "other"), else the route path.
+func methodLabel(c echo.Context) string {
+	if nsid, ok := strings.CutPrefix(c.Request().URL.Path, "/xrpc/"); ok {
+		if c.Path() == "/xrpc/:nsid" {
+			return "other"
+		}
+		return nsid
+	}
+	if p := c.Path(); p != "" {
+		return p
+	}
+	return "other"
+}
+
+// observe logs each request (request id, method, status, duration) and
+// records its metrics. It must wrap the error handler's output, so it calls
+// it itself for handler errors.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if id == "" || len(id) > 64 {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		method := methodLabel(c)
+		took := time.Since(start)
+		if s.metrics != nil {
+			s.metrics.requests.WithLabelValues(method, strconv.Itoa(status)).Observe(took.Seconds())
+			if status >= 400 {
+				var xe *xrpc.Error
+				name := strconv.Itoa(status)
+				if errors.As(err, &xe) {
+					name = xe.Name
+				}
+				s.metrics.errors.WithLabelValues(name).Inc()
+			}
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.opts.Logger.LogAttrs(c.Request().Context(), level, "request",
+			slog.String("request_id", id), slog.String("http_method", c.Request().Method),
+			slog.String("method", method), slog.Int("status", status),
+			slog.Duration("duration", took), slog.String("remote_ip", c.RealIP()))
+		return nil
+	}
+}
