@@ -101,7 +101,7 @@ func benchAppend(b *testing.B, size, appenders int) {
 		return nil
 	})
 	l, err := eventlog.Open(b.TempDir(), &eventlog.Options{Logger: discardLogger(),
-		FS: errorfs.Wrap(vfs.Default, counter), SealKey: make([]byte, eventlog.KeySize),
+		FS: eventlog.WrapFS(vfs.Default, counter), SealKey: make([]byte, eventlog.KeySize),
 		OnSync: func(int, time.Duration) { groups.Add(1) }})
 	if err != nil {
 		b.Fatal(err)

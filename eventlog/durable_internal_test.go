@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,7 +128,7 @@ func TestReaderNeverSeesUnsyncedEvent(t *testing.T) {
 func testUnsyncedInvisible(t *testing.T, base vfs.FS, dir string) {
 	ctx := t.Context()
 	gate := newSyncGate()
-	l, err := Open(dir, &Options{FS: errorfs.Wrap(base, gate), SealKey: make([]byte, KeySize),
+	l, err := Open(dir, &Options{FS: WrapFS(base, gate), SealKey: make([]byte, KeySize),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -231,5 +232,53 @@ func testUnsyncedInvisible(t *testing.T, base vfs.FS, dir string) {
 	rh, err = l.RepoHead(ctx, did)
 	if err != nil || rh.Seq != 2 || rh.Rev != second.Commit.Rev {
 		t.Fatalf("RepoHead after the sync = %+v, %v; want seq 2 rev %s", rh, err, second.Commit.Rev)
+	}
+}
+
+// countingFS counts ReuseForWrite calls (Pebble recycling an old WAL).
+type countingFS struct {
+	vfs.FS
+	reused atomic.Int64
+}
+
+func (fs *countingFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	fs.reused.Add(1)
+	return fs.FS.ReuseForWrite(oldname, newname, category)
+}
+
+// The injecting filesystem the tests use must see the writes and syncs of
+// recycled WAL files too, or faults and sync gates silently stop applying
+// after the first WAL recycling (errorfs alone does not wrap them).
+func TestWrapFSCoversRecycledWAL(t *testing.T) {
+	base := &countingFS{FS: vfs.NewMem()}
+	var syncs atomic.Int64
+	counter := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			if strings.HasSuffix(op.Path, ".log") {
+				syncs.Add(1)
+			}
+		}
+		return nil
+	})
+	l, err := Open("/db", &Options{FS: WrapFS(base, counter), SealKey: make([]byte, KeySize),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const appends = 400
+	data := make([]byte, 64<<10)
+	for i := range appends {
+		ev := &Event{Kind: KindPrivate, DID: "did:plc:recycle", Private: &Private{Type: "t", Data: data}}
+		if _, err := l.Append(t.Context(), ev); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if base.reused.Load() == 0 {
+		t.Fatalf("Pebble recycled no WAL in %d appends of %d bytes; write more", appends, len(data))
+	}
+	if n := syncs.Load(); n < appends {
+		t.Fatalf("saw %d WAL syncs for %d serial appends: syncs of recycled WALs escape the wrapper", n, appends)
 	}
 }

@@ -79,7 +79,7 @@ func testFault(t *testing.T, inj errorfs.Injector) {
 	ctx := t.Context()
 	mem := vfs.NewCrashableMem()
 	toggle := &errorfs.Toggle{Injector: inj}
-	l, err := eventlog.Open(faultDir, faultOptions(errorfs.Wrap(mem, toggle)))
+	l, err := eventlog.Open(faultDir, faultOptions(eventlog.WrapFS(mem, toggle)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,13 +196,21 @@ func checkReopened(t *testing.T, fs vfs.FS, acked []*eventlog.Event, unacked ...
 // event must be there.
 //
 // This runs in a child process on a real directory because Pebble itself
-// may panic here: when the log has already handed Pebble the next batch
-// (the committer pipelines batches while the previous one syncs) and the
-// WAL writer has picked up the sticky error, Pebble's commitWrite panics on
-// the WAL write error, or rotateWAL panics closing the failed WAL (see the
-// report in TestFaultInjectionConcurrent's log). A panic is still
-// fail-stop, so the durability check after restart applies either way; run
-// with -fault.strict to count a Pebble panic as a failure.
+// may panic here, in the log's committer goroutine, where the log cannot
+// recover (Pebble's own locks are held or already released):
+//
+//   - db.go commitWrite: "panic(err)" when LogWriter.WriteRecord returns the
+//     WAL's sticky write/sync error. Reachable because the committer
+//     pipelines: it hands Pebble the next batches while an earlier batch's
+//     sync is failing, before the sync loop has seen the error.
+//   - db.go rotateWAL: "panic(err)" when closing the full WAL during a
+//     memtable rotation fails (it flushes and syncs); the unwinding then hits
+//     "fatal error: sync: unlock of unlocked mutex". This one happens even
+//     without pipelining if the first failing I/O is the rotation's.
+//
+// A panic is still fail-stop, so the durability check after the restart
+// applies either way; the test logs each panic, and -fault.strict counts a
+// Pebble panic as a failure.
 
 var faultStrict = flag.Bool("fault.strict", false, "fail TestFaultInjectionConcurrent when Pebble panics instead of the log refusing writes")
 
@@ -267,6 +275,10 @@ func pebbleWALPanic(stderr string) string {
 	for _, site := range []string{"pebble/v2.(*DB).rotateWAL", "pebble/v2.(*DB).commitWrite"} {
 		if strings.Contains(stderr, site) {
 			msg, _, _ := strings.Cut(stderr[strings.Index(stderr, "panic: "):], "\n")
+			if i := strings.Index(stderr, "fatal error: "); i >= 0 {
+				fe, _, _ := strings.Cut(stderr[i:], "\n")
+				msg += "; " + fe
+			}
 			return site + ": " + msg
 		}
 	}
@@ -335,7 +347,7 @@ func TestHelperFaultChild(t *testing.T) {
 		fatal("mode %q", m)
 	}
 	toggle := &errorfs.Toggle{Injector: inj}
-	l, err := eventlog.Open(dir, &eventlog.Options{FS: errorfs.Wrap(vfs.Default, toggle), SealKey: faultKey,
+	l, err := eventlog.Open(dir, &eventlog.Options{FS: eventlog.WrapFS(vfs.Default, toggle), SealKey: faultKey,
 		Logger: discardLogger()})
 	if err != nil {
 		fatal("open: %v", err)
