@@ -12,6 +12,12 @@ func (s *Server) routes() {
 
 	// com.atproto.server
 	e.GET("/xrpc/com.atproto.server.describeServer", s.server.DescribeServer)
+	if ss := s.opts.Sessions; ss != nil {
+		e.POST("/xrpc/com.atproto.server.createSession", ss.CreateSession)
+		e.GET("/xrpc/com.atproto.server.getSession", ss.GetSession)
+		e.POST("/xrpc/com.atproto.server.refreshSession", ss.RefreshSession)
+		e.POST("/xrpc/com.atproto.server.deleteSession", ss.DeleteSession)
+	}
 
 	// com.atproto.identity
 	e.GET("/xrpc/com.atproto.identity.resolveHandle", s.identity.ResolveHandle)

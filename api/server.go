@@ -30,6 +30,8 @@ type Options struct {
 	Blocks   *blocks.Projection
 	Builder  *commit.Builder
 	Service  server.Service
+	// Sessions, if set, serves the session methods.
+	Sessions *server.Sessions
 	// Authenticate verifies a request's credentials and returns the caller;
 	// it is called only for requests that carry an Authorization header.
 	Authenticate func(c echo.Context) (*xrpc.Caller, error)
@@ -87,7 +89,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		xrpc.SetCaller(c, caller)
+		if caller != nil {
+			xrpc.SetCaller(c, caller)
+		}
 		return next(c)
 	}
 }

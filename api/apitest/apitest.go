@@ -12,15 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
@@ -49,21 +48,8 @@ type Env struct {
 	Repos    *repos.Projection
 	Builder  *commit.Builder
 	Server   *httptest.Server
+	Sessions *server.Sessions
 	n        int
-}
-
-// testAuth accepts "Bearer test:<did>": a stand-in until session tokens
-// are wired in; it exists only in this test package.
-func testAuth(c echo.Context) (*xrpc.Caller, error) {
-	tok, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer test:")
-	if !ok {
-		return nil, xrpc.AuthRequired("bad token")
-	}
-	did, err := syntax.ParseDID(tok)
-	if err != nil {
-		return nil, xrpc.AuthRequired("bad token")
-	}
-	return &xrpc.Caller{DID: did, Scope: "com.atproto.access"}, nil
 }
 
 // New starts a server.
@@ -84,8 +70,14 @@ func New(t testing.TB) *Env {
 	env.Builder.Validator = commit.Lexicons(lex)
 	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts},
 		&projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
-	srv := api.New(api.Options{Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
-		Builder: env.Builder, Authenticate: testAuth, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	tokens, err := auth.NewTokens([]byte("apitest-jwt-secret"), Service.DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Sessions = &server.Sessions{Tokens: tokens, Accounts: env.Accounts, Log: l, Runner: env.Runner,
+		Throttle: auth.NewLoginThrottle(auth.LoginConfig{})}
+	srv := api.New(api.Options{Sessions: env.Sessions, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
+		Builder: env.Builder, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
 	return env
@@ -93,10 +85,12 @@ func New(t testing.TB) *Env {
 
 // Account is a test account.
 type Account struct {
-	DID    syntax.DID
-	Handle syntax.Handle
-	Token  string
-	Key    atcrypto.PrivateKeyExportable
+	DID      syntax.DID
+	Handle   syntax.Handle
+	Password string
+	Token    string // access token
+	Refresh  string // refresh token
+	Key      atcrypto.PrivateKeyExportable
 }
 
 // CreateAccount appends a new account with its key and empty first commit.
@@ -110,13 +104,18 @@ func (e *Env) CreateAccount() *Account {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	password := fmt.Sprintf("password-%d", e.n)
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		e.T.Fatal(err)
+	}
 	genesis, err := e.Builder.Build(ctx, commit.Repo{DID: did, Key: key, Blocks: e.Blocks.Source(did)}, nil)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	seq, err := e.Log.Append(ctx,
 		commit.SigningKeyEvent(did, key),
-		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: "x", CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
+		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: hash, Email: fmt.Sprintf("user%d@example.com", e.n), CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
 		&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}},
 		&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}},
 		genesis.Event,
@@ -127,7 +126,15 @@ func (e *Env) CreateAccount() *Account {
 	if err := e.Runner.CatchUp(ctx, seq); err != nil {
 		e.T.Fatal(err)
 	}
-	return &Account{DID: did, Handle: handle, Token: "test:" + did.String(), Key: key}
+	acct, err := e.Accounts.Get(ctx, did)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	sess, err := e.Sessions.Open(ctx, acct, "", false)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return &Account{DID: did, Handle: handle, Password: password, Token: sess.AccessJwt, Refresh: sess.RefreshJwt, Key: key}
 }
 
 // Response is an HTTP answer.

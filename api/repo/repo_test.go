@@ -233,7 +233,8 @@ func TestWriteErrors(t *testing.T) {
 		msg     string
 	}{
 		{"no auth", "createRecord", "", map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 401, "AuthRequired", ""},
-		{"bad token", "createRecord", "nonsense", map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 401, "AuthRequired", ""},
+		{"bad token", "createRecord", "nonsense", map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 400, "InvalidToken", ""},
+		{"refresh token as access", "createRecord", a.Refresh, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 400, "InvalidToken", ""},
 		{"other account's repo", "createRecord", b.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 401, "AuthRequired", ""},
 		{"unknown repo", "createRecord", a.Token, map[string]any{"repo": "did:plc:nobody", "collection": "app.bsky.feed.post", "record": post("x")}, 400, "InvalidRequest", "Could not find repo"},
 		{"bad collection", "createRecord", a.Token, map[string]any{"repo": a.DID, "collection": "not an nsid", "record": post("x")}, 400, "InvalidRequest", "collection"},
