@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
@@ -35,6 +36,8 @@ type serveCommand struct {
 	privacyPolicy  string
 	termsOfService string
 	corsOrigins    string
+	jwtSecret      string
+	plcRotationHex string
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -54,6 +57,8 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.Bool(&c.inviteRequired, "invite-required", true, "require an invite code to create an account", "PDS_INVITE_REQUIRED")
 	f.String(&c.contactEmail, "contact-email", "", "contact address shown by describeServer", "PDS_CONTACT_EMAIL_ADDRESS")
 	f.String(&c.privacyPolicy, "privacy-policy-url", "", "privacy policy link shown by describeServer", "PDS_PRIVACY_POLICY_URL")
+	f.String(&c.jwtSecret, "jwt-secret", "", "secret that signs session tokens (default: generated in DATA_DIR/keys)", "PDS_JWT_SECRET")
+	f.String(&c.plcRotationHex, "plc-rotation-key", "", "hex K-256 private key that signs PLC operations (default: generated in DATA_DIR/keys)", "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
 	if err := f.parse(args); err != nil {
@@ -106,6 +111,16 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if c.port == 0 {
 		svc.Port = ln.Addr().(*net.TCPAddr).Port
 	}
+	sec, err := loadSecrets(c.dataDir, c.jwtSecret, c.plcRotationHex)
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.NewTokens(sec.jwt, svc.DID())
+	if err != nil {
+		return err
+	}
+	sessions := &server.Sessions{Tokens: tokens, Accounts: d.accounts, Log: d.log, Runner: d.runner,
+		Throttle: auth.NewLoginThrottle(auth.LoginConfig{})}
 	lex, err := lexicon.New()
 	if err != nil {
 		return fmt.Errorf("load lexicons: %w", err)
@@ -119,7 +134,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 			origins = append(origins, o)
 		}
 	}
-	srv := api.New(api.Options{Service: svc, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+	srv := api.New(api.Options{Service: svc, Sessions: sessions, Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
 		Builder: builder, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
