@@ -12,6 +12,9 @@ func (s *Server) routes() {
 
 	// com.atproto.server
 	e.GET("/xrpc/com.atproto.server.describeServer", s.server.DescribeServer)
+	if su := s.opts.Signup; su != nil {
+		e.POST("/xrpc/com.atproto.server.createAccount", su.CreateAccount)
+	}
 	if ss := s.opts.Sessions; ss != nil {
 		e.POST("/xrpc/com.atproto.server.createSession", ss.CreateSession)
 		e.GET("/xrpc/com.atproto.server.getSession", ss.GetSession)

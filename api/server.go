@@ -32,6 +32,8 @@ type Options struct {
 	Service  server.Service
 	// Sessions, if set, serves the session methods.
 	Sessions *server.Sessions
+	// Signup, if set, serves createAccount.
+	Signup *server.Signup
 	// Authenticate verifies a request's credentials and returns the caller;
 	// it is called only for requests that carry an Authorization header.
 	Authenticate func(c echo.Context) (*xrpc.Caller, error)

@@ -19,7 +19,9 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/plc"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
@@ -49,6 +51,7 @@ type Env struct {
 	Builder  *commit.Builder
 	Server   *httptest.Server
 	Sessions *server.Sessions
+	Signup   *server.Signup
 	n        int
 }
 
@@ -76,7 +79,12 @@ func New(t testing.TB) *Env {
 	}
 	env.Sessions = &server.Sessions{Tokens: tokens, Accounts: env.Accounts, Log: l, Runner: env.Runner,
 		Throttle: auth.NewLoginThrottle(auth.LoginConfig{})}
-	srv := api.New(api.Options{Sessions: env.Sessions, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
+	rot, err := atcrypto.GeneratePrivateKeyK256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot}
+	srv := api.New(api.Options{Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
 		Builder: env.Builder, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
@@ -199,4 +207,24 @@ func (e *Env) Do(method, path string, query url.Values, token string, body any) 
 		e.T.Fatal(err)
 	}
 	return &Response{Status: resp.StatusCode, Body: out, Header: resp.Header}
+}
+
+// StartPLC runs a real PLC directory for this env's signups.
+func (e *Env) StartPLC() {
+	e.T.Helper()
+	srv := plcserver.Start(e.T)
+	e.Signup.PLC = &plc.Client{URL: srv.URL}
+}
+
+// CreateInvite appends an invite code with n uses.
+func (e *Env) CreateInvite(code string, n int) {
+	e.T.Helper()
+	seq, err := e.Log.Append(context.Background(), accounts.MustEvent(Service.DID(), accounts.TypeInviteCreated,
+		accounts.Invite{Code: code, Available: n, CreatedBy: "admin", CreatedAt: time.Now().UTC().Format(time.RFC3339)}))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if err := e.Runner.CatchUp(context.Background(), seq); err != nil {
+		e.T.Fatal(err)
+	}
 }

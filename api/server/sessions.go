@@ -62,7 +62,11 @@ func tokenError(err error) error {
 	if name == "" {
 		name = "InvalidToken"
 	}
-	return &xrpc.Error{Status: http.StatusBadRequest, Name: name, Message: strings.TrimPrefix(err.Error(), "auth: "), Err: err}
+	msg := "Token could not be verified"
+	if name == "ExpiredToken" {
+		msg = "Token has expired"
+	}
+	return &xrpc.Error{Status: http.StatusBadRequest, Name: name, Message: msg, Err: err}
 }
 
 // Authenticate verifies a request's access token for the XRPC method it
