@@ -441,3 +441,17 @@ func (p *Projection) Count(ctx context.Context, limit int) (int, error) {
 	})
 	return n, err
 }
+
+// Invites lists every invite code, in code order.
+func (p *Projection) Invites(ctx context.Context) ([]InviteState, error) {
+	var out []InviteState
+	err := p.Space.Scan(ctx, []byte{'i'}, nil, false, func(_, v []byte) error {
+		var inv InviteState
+		if err := json.Unmarshal(v, &inv); err != nil {
+			return err
+		}
+		out = append(out, inv)
+		return nil
+	})
+	return out, err
+}
