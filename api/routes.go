@@ -20,6 +20,9 @@ func (s *Server) routes() {
 		e.GET("/xrpc/com.atproto.server.getSession", ss.GetSession)
 		e.POST("/xrpc/com.atproto.server.refreshSession", ss.RefreshSession)
 		e.POST("/xrpc/com.atproto.server.deleteSession", ss.DeleteSession)
+		e.POST("/xrpc/com.atproto.server.createAppPassword", ss.CreateAppPassword)
+		e.GET("/xrpc/com.atproto.server.listAppPasswords", ss.ListAppPasswords)
+		e.POST("/xrpc/com.atproto.server.revokeAppPassword", ss.RevokeAppPassword)
 	}
 
 	// com.atproto.identity
