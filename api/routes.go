@@ -33,6 +33,7 @@ func (s *Server) routes() {
 	// com.atproto.repo
 	e.GET("/xrpc/com.atproto.repo.getRecord", s.repo.GetRecord)
 	e.GET("/xrpc/com.atproto.repo.listRecords", s.repo.ListRecords)
+	e.GET("/xrpc/com.atproto.repo.describeRepo", s.repo.DescribeRepo)
 	e.POST("/xrpc/com.atproto.repo.createRecord", s.repo.CreateRecord)
 	e.POST("/xrpc/com.atproto.repo.putRecord", s.repo.PutRecord)
 	e.POST("/xrpc/com.atproto.repo.deleteRecord", s.repo.DeleteRecord)

@@ -70,9 +70,10 @@ func New(opts Options) *Server {
 		AllowHeaders: []string{"*"}, ExposeHeaders: []string{"*"}, MaxAge: 86400}))
 	e.Use(s.authenticate)
 	s.repo = &repo.Handlers{
-		Writer:   &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder},
-		Records:  opts.Records,
-		Accounts: opts.Accounts,
+		PublicURL: opts.Service.PublicURL(),
+		Writer:    &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder},
+		Records:   opts.Records,
+		Accounts:  opts.Accounts,
 	}
 	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
 	s.identity = &identity.Handlers{Accounts: opts.Accounts}

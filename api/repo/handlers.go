@@ -23,9 +23,10 @@ const MaxRecordBody = 1_000_000
 
 // Handlers serves com.atproto.repo.*.
 type Handlers struct {
-	Writer   *Writer
-	Records  *records.Projection
-	Accounts *accounts.Projection
+	PublicURL string // this PDS's URL, for the DID documents it describes
+	Writer    *Writer
+	Records   *records.Projection
+	Accounts  *accounts.Projection
 }
 
 // rkeyClock makes the record keys of creates that do not name one.

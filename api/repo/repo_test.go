@@ -342,3 +342,32 @@ func TestLexiconValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribeRepo(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	create(t, env, a, "", "x")
+	r := env.Do("GET", "/xrpc/com.atproto.repo.describeRepo", url.Values{"repo": {a.Handle.String()}}, "", nil)
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	var out struct {
+		Handle      string   `json:"handle"`
+		DID         string   `json:"did"`
+		Collections []string `json:"collections"`
+		DIDDoc      struct {
+			VerificationMethod []struct {
+				PublicKeyMultibase string `json:"publicKeyMultibase"`
+			} `json:"verificationMethod"`
+		} `json:"didDoc"`
+	}
+	r.JSON(t, &out)
+	pub, _ := a.Key.PublicKey()
+	if out.DID != a.DID.String() || len(out.Collections) != 1 || out.Collections[0] != "app.bsky.feed.post" ||
+		len(out.DIDDoc.VerificationMethod) != 1 || out.DIDDoc.VerificationMethod[0].PublicKeyMultibase != pub.Multibase() {
+		t.Fatalf("describeRepo %s", r.Body)
+	}
+	if r := env.Do("GET", "/xrpc/com.atproto.repo.describeRepo", url.Values{"repo": {"nobody.test"}}, "", nil); r.Status != 400 {
+		t.Fatalf("unknown repo: %d", r.Status)
+	}
+}
