@@ -22,6 +22,7 @@ func (s *Server) routes() {
 		e.POST("/xrpc/com.atproto.server.deleteSession", ss.DeleteSession)
 		e.POST("/xrpc/com.atproto.server.createAppPassword", ss.CreateAppPassword)
 		e.POST("/xrpc/com.atproto.server.deactivateAccount", ss.DeactivateAccount)
+		e.GET("/xrpc/com.atproto.server.getServiceAuth", ss.GetServiceAuth)
 		e.POST("/xrpc/com.atproto.server.activateAccount", ss.ActivateAccount)
 		e.GET("/xrpc/com.atproto.server.listAppPasswords", ss.ListAppPasswords)
 		e.POST("/xrpc/com.atproto.server.revokeAppPassword", ss.RevokeAppPassword)

@@ -75,6 +75,9 @@ func New(opts Options) *Server {
 		Records:   opts.Records,
 		Accounts:  opts.Accounts,
 	}
+	if opts.Sessions != nil && opts.Sessions.Keys == nil {
+		opts.Sessions.Keys = s.repo.Writer
+	}
 	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
 	s.identity = &identity.Handlers{Accounts: opts.Accounts}
 	s.routes()

@@ -52,9 +52,9 @@ func (w *Writer) lock(did syntax.DID) func() {
 	return mu.Unlock
 }
 
-// key returns the account's signing key, read from its sealed log event
+// SigningKey returns the account's signing key, read from its sealed log event
 // the first time and cached (parsing costs tens of µs).
-func (w *Writer) key(ctx context.Context, a *accounts.Account) (atcrypto.PrivateKey, error) {
+func (w *Writer) SigningKey(ctx context.Context, a *accounts.Account) (atcrypto.PrivateKey, error) {
 	if a.SigningKeySeq == 0 {
 		return nil, fmt.Errorf("repo: account %s has no signing key", a.DID)
 	}
@@ -112,7 +112,7 @@ func (w *Writer) Apply(ctx context.Context, did syntax.DID, writes []commit.Writ
 	if err := w.Runner.CatchUp(ctx, head.Seq); err != nil {
 		return nil, err
 	}
-	key, err := w.key(ctx, acct)
+	key, err := w.SigningKey(ctx, acct)
 	if err != nil {
 		return nil, err
 	}

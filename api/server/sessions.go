@@ -28,6 +28,7 @@ type Sessions struct {
 	Log      *eventlog.Log
 	Runner   *projections.Runner
 	Throttle *auth.LoginThrottle
+	Keys     SigningKeys      // for getServiceAuth
 	Now      func() time.Time // nil means time.Now
 
 	locks sync.Map // did -> *sync.Mutex: one rotation at a time per account
