@@ -1,5 +1,7 @@
 package api
 
+import "github.com/pdslog/pdslog/api/server"
+
 // routes is the route table: every endpoint the server answers.
 func (s *Server) routes() {
 	e := s.e
@@ -16,6 +18,8 @@ func (s *Server) routes() {
 		e.POST("/xrpc/com.atproto.server.createAccount", su.CreateAccount)
 	}
 	if ss := s.opts.Sessions; ss != nil {
+		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss}
+		e.POST("/xrpc/com.atproto.admin.deleteAccount", admin.DeleteAccount)
 		e.POST("/xrpc/com.atproto.server.createSession", ss.CreateSession)
 		e.GET("/xrpc/com.atproto.server.getSession", ss.GetSession)
 		e.POST("/xrpc/com.atproto.server.refreshSession", ss.RefreshSession)

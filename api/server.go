@@ -34,6 +34,8 @@ type Options struct {
 	Sessions *server.Sessions
 	// Signup, if set, serves createAccount.
 	Signup *server.Signup
+	// AdminPassword enables com.atproto.admin.* (HTTP basic admin:PASSWORD).
+	AdminPassword string
 	// Authenticate verifies a request's credentials and returns the caller;
 	// it is called only for requests that carry an Authorization header.
 	Authenticate func(c echo.Context) (*xrpc.Caller, error)

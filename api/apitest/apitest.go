@@ -5,6 +5,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +39,9 @@ import (
 
 // Service is the test server's description.
 var Service = server.Service{Hostname: "localhost", Port: 2583, HandleDomains: []string{".test"}, InviteRequired: true}
+
+// AdminPassword is the test server's admin password.
+const AdminPassword = "apitest-admin"
 
 // Env is a running server and everything behind it.
 type Env struct {
@@ -84,7 +89,7 @@ func New(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot}
-	srv := api.New(api.Options{Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
+	srv := api.New(api.Options{AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
 		Builder: env.Builder, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
@@ -194,7 +199,10 @@ func (e *Env) Do(method, path string, query url.Values, token string, body any) 
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	if token != "" {
+	switch {
+	case strings.HasPrefix(token, "Basic "):
+		req.Header.Set("Authorization", token)
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -227,4 +235,9 @@ func (e *Env) CreateInvite(code string, n int) {
 	if err := e.Runner.CatchUp(context.Background(), seq); err != nil {
 		e.T.Fatal(err)
 	}
+}
+
+// AdminAuth is the Authorization header value for admin methods.
+func AdminAuth(password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+password))
 }

@@ -40,6 +40,7 @@ type serveCommand struct {
 	jwtSecret      string
 	plcRotationHex string
 	plcURL         string
+	adminPassword  string
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -61,6 +62,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.String(&c.privacyPolicy, "privacy-policy-url", "", "privacy policy link shown by describeServer", "PDS_PRIVACY_POLICY_URL")
 	f.String(&c.jwtSecret, "jwt-secret", "", "secret that signs session tokens (default: generated in DATA_DIR/keys)", "PDS_JWT_SECRET")
 	f.String(&c.plcRotationHex, "plc-rotation-key", "", "hex K-256 private key that signs PLC operations (default: generated in DATA_DIR/keys)", "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX")
+	f.String(&c.adminPassword, "admin-password", "", "password for admin methods (HTTP basic, user admin); unset disables them", "PDS_ADMIN_PASSWORD")
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
@@ -142,7 +144,10 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err := firstStartInvite(ctx, d, svc, c.stdout); err != nil {
 		return fmt.Errorf("first-start invite: %w", err)
 	}
-	srv := api.New(api.Options{Service: svc, Sessions: sessions, Signup: signup, Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+	if c.adminPassword == "" {
+		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
+	}
+	srv := api.New(api.Options{Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
 		Builder: builder, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
