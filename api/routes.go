@@ -16,6 +16,7 @@ func (s *Server) routes() {
 	e.GET("/xrpc/com.atproto.server.describeServer", s.server.DescribeServer)
 	if su := s.opts.Signup; su != nil {
 		e.POST("/xrpc/com.atproto.server.createAccount", su.CreateAccount)
+		e.POST("/xrpc/com.atproto.identity.updateHandle", su.UpdateHandle)
 	}
 	if ss := s.opts.Sessions; ss != nil {
 		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss}

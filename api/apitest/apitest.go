@@ -88,7 +88,8 @@ func New(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot}
+	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
+		HandleLimiter: auth.NewUpdateHandleLimiter(1000)}
 	srv := api.New(api.Options{AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
 		Builder: env.Builder, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())

@@ -32,6 +32,9 @@ type Signup struct {
 	Blocks      *blocks.Projection
 	PLC         *plc.Client
 	RotationKey atcrypto.PrivateKey
+	// HandleLimiter, if set, limits updateHandle per account (the
+	// reference's 10 / 5 min and 50 / day).
+	HandleLimiter *auth.Limiter
 }
 
 type createAccountInput struct {

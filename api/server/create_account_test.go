@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -90,5 +91,46 @@ func TestCreateAccountWithRealPLC(t *testing.T) {
 	}
 	if env.Log.Head() != head {
 		t.Fatal("a refused signup wrote to the log")
+	}
+}
+
+func TestUpdateHandle(t *testing.T) {
+	env := apitest.New(t)
+	env.StartPLC()
+	env.CreateInvite("inv", 2)
+	var acct struct{ AccessJwt, DID string }
+	r := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": "carol.test", "email": "c@example.com", "password": "pw-carol-123", "inviteCode": "inv"})
+	if r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+	r.JSON(t, &acct)
+	other := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": "dave.test", "email": "d@example.com", "password": "pw-dave-1234", "inviteCode": "inv"})
+	if other.Status != 200 {
+		t.Fatalf("%d %s", other.Status, other.Body)
+	}
+	up := func(h string) *apitest.Response {
+		return env.Do("POST", "/xrpc/com.atproto.identity.updateHandle", nil, acct.AccessJwt, map[string]any{"handle": h})
+	}
+	if r := up("caroline.test"); r.Status != 200 {
+		t.Fatalf("updateHandle: %d %s", r.Status, r.Body)
+	}
+	doc, err := env.Signup.PLC.Resolve(context.Background(), syntax.DID(acct.DID))
+	if err != nil || len(doc.AlsoKnownAs) == 0 || doc.AlsoKnownAs[0] != "at://caroline.test" {
+		t.Fatalf("PLC document after update: %v %v", doc, err)
+	}
+	if r := env.Do("GET", "/xrpc/com.atproto.identity.resolveHandle", url.Values{"handle": {"caroline.test"}}, "", nil); r.Status != 200 || !strings.Contains(string(r.Body), acct.DID) {
+		t.Fatalf("resolve new handle: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("GET", "/xrpc/com.atproto.identity.resolveHandle", url.Values{"handle": {"carol.test"}}, "", nil); r.Status != 400 {
+		t.Fatalf("old handle still resolves: %d", r.Status)
+	}
+	if r := up("dave.test"); r.Status != 400 || r.ErrorName() != "HandleNotAvailable" {
+		t.Fatalf("taken handle: %d %s", r.Status, r.Body)
+	}
+	if r := up("carol.example.com"); r.Status != 400 || r.ErrorName() != "UnsupportedDomain" {
+		t.Fatalf("foreign domain: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/xrpc/com.atproto.identity.updateHandle", nil, "", map[string]any{"handle": "x.test"}); r.Status != 401 {
+		t.Fatalf("no auth: %d", r.Status)
 	}
 }

@@ -140,7 +140,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		}
 	}
 	signup := &server.Signup{Service: svc, Sessions: sessions, Builder: builder, Blocks: d.blocks,
-		PLC: &plc.Client{URL: c.plcURL}, RotationKey: sec.plcRotation}
+		PLC: &plc.Client{URL: c.plcURL}, RotationKey: sec.plcRotation, HandleLimiter: auth.NewUpdateHandleLimiter(100_000)}
 	if err := firstStartInvite(ctx, d, svc, c.stdout); err != nil {
 		return fmt.Errorf("first-start invite: %w", err)
 	}
