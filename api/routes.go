@@ -19,8 +19,10 @@ func (s *Server) routes() {
 		e.POST("/xrpc/com.atproto.identity.updateHandle", su.UpdateHandle)
 	}
 	if ss := s.opts.Sessions; ss != nil {
-		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss}
+		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss, Hostname: s.opts.Service.Hostname, ServiceDID: s.opts.Service.DID()}
 		e.POST("/xrpc/com.atproto.admin.deleteAccount", admin.DeleteAccount)
+		e.POST("/xrpc/com.atproto.server.createInviteCode", admin.CreateInviteCode)
+		e.POST("/xrpc/com.atproto.server.createInviteCodes", admin.CreateInviteCodes)
 		e.POST("/xrpc/com.atproto.server.createSession", ss.CreateSession)
 		e.GET("/xrpc/com.atproto.server.getSession", ss.GetSession)
 		e.POST("/xrpc/com.atproto.server.refreshSession", ss.RefreshSession)

@@ -15,8 +15,10 @@ import (
 
 // Admin serves com.atproto.admin.* behind HTTP basic auth admin:PASSWORD.
 type Admin struct {
-	Password string // PDS_ADMIN_PASSWORD; empty disables admin methods
-	Sessions *Sessions
+	Password   string // PDS_ADMIN_PASSWORD; empty disables admin methods
+	Sessions   *Sessions
+	Hostname   string     // for invite codes
+	ServiceDID syntax.DID // the DID server-level events are about
 }
 
 func (a *Admin) check(c echo.Context) error {

@@ -82,3 +82,35 @@ func TestAdminDeleteAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestAdminInviteCodes(t *testing.T) {
+	env := apitest.New(t)
+	env.StartPLC()
+	admin := apitest.AdminAuth(apitest.AdminPassword)
+	r := env.Do("POST", "/xrpc/com.atproto.server.createInviteCode", nil, admin, map[string]any{"useCount": 2})
+	if r.Status != 200 {
+		t.Fatalf("createInviteCode: %d %s", r.Status, r.Body)
+	}
+	var one struct{ Code string }
+	r.JSON(t, &one)
+	for i, h := range []string{"u1.test", "u2.test"} {
+		s := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": h, "email": h + "@example.com", "password": "pw-long-enough", "inviteCode": one.Code})
+		if s.Status != 200 {
+			t.Fatalf("signup %d: %d %s", i, s.Status, s.Body)
+		}
+	}
+	if s := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": "u3.test", "email": "u3@example.com", "password": "pw-long-enough", "inviteCode": one.Code}); s.Status != 400 {
+		t.Fatalf("third use of a 2-use code: %d", s.Status)
+	}
+	r = env.Do("POST", "/xrpc/com.atproto.server.createInviteCodes", nil, admin, map[string]any{"codeCount": 3, "useCount": 1})
+	var many struct {
+		Codes []struct{ Codes []string } `json:"codes"`
+	}
+	r.JSON(t, &many)
+	if r.Status != 200 || len(many.Codes) != 1 || len(many.Codes[0].Codes) != 3 {
+		t.Fatalf("createInviteCodes: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("POST", "/xrpc/com.atproto.server.createInviteCode", nil, "", map[string]any{"useCount": 1}); r.Status != 401 {
+		t.Fatalf("without admin: %d", r.Status)
+	}
+}

@@ -76,7 +76,8 @@ func tokenError(err error) error {
 func (s *Sessions) Authenticate(c echo.Context) (*xrpc.Caller, error) {
 	nsid, _ := strings.CutPrefix(c.Request().URL.Path, "/xrpc/")
 	if nsid == "com.atproto.server.refreshSession" || nsid == "com.atproto.server.deleteSession" ||
-		strings.HasPrefix(nsid, "com.atproto.admin.") {
+		strings.HasPrefix(nsid, "com.atproto.admin.") || nsid == "com.atproto.server.createInviteCode" ||
+		nsid == "com.atproto.server.createInviteCodes" {
 		return nil, nil // these verify their own credentials
 	}
 	tok, ok, err := auth.BearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
