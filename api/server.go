@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/identity"
 	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/api/server"
@@ -34,6 +35,8 @@ type Options struct {
 	Sessions *server.Sessions
 	// Signup, if set, serves createAccount.
 	Signup *server.Signup
+	// WriteLimiter, if set, enforces per-account write budgets.
+	WriteLimiter *auth.WriteLimiter
 	// AdminPassword enables com.atproto.admin.* (HTTP basic admin:PASSWORD).
 	AdminPassword string
 	// Authenticate verifies a request's credentials and returns the caller;
@@ -73,9 +76,10 @@ func New(opts Options) *Server {
 	e.Use(s.authenticate)
 	s.repo = &repo.Handlers{
 		PublicURL: opts.Service.PublicURL(),
-		Writer:    &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder},
-		Records:   opts.Records,
-		Accounts:  opts.Accounts,
+		Writer: &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder,
+			Limiter: opts.WriteLimiter},
+		Records:  opts.Records,
+		Accounts: opts.Accounts,
 	}
 	if opts.Sessions != nil && opts.Sessions.Keys == nil {
 		opts.Sessions.Keys = s.repo.Writer

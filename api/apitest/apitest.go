@@ -90,7 +90,7 @@ func New(t testing.TB) *Env {
 	}
 	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
 		HandleLimiter: auth.NewUpdateHandleLimiter(1000)}
-	srv := api.New(api.Options{AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
+	srv := api.New(api.Options{WriteLimiter: auth.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
 		Builder: env.Builder, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)

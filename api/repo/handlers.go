@@ -94,6 +94,7 @@ func parseRecord(raw json.RawMessage) (map[string]any, error) {
 func writeError(err error) error {
 	var xe *xrpc.Error
 	var re *commit.RecordError
+	var rl *RateLimitError
 	switch {
 	case err == nil:
 		return nil
@@ -101,6 +102,10 @@ func writeError(err error) error {
 		return err
 	case errors.As(err, &re):
 		return xrpc.InvalidRequest("%s", re.Message)
+	case errors.As(err, &rl):
+		h := http.Header{}
+		rl.Decision.SetHeaders(h)
+		return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded", Err: err, Header: h}
 	case errors.Is(err, commit.ErrInvalidSwap), errors.Is(err, ErrSwapCommit), errors.Is(err, ErrConcurrentWrite):
 		return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidSwap", Message: err.Error()}
 	case errors.Is(err, commit.ErrTooManyWrites):

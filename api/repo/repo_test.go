@@ -371,3 +371,33 @@ func TestDescribeRepo(t *testing.T) {
 		t.Fatalf("unknown repo: %d", r.Status)
 	}
 }
+
+// The reference's write budget: 5000 points an hour (a create costs 3).
+func TestWriteRateLimit(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	b := env.CreateAccount()
+	batch := func(acct *apitest.Account) *apitest.Response {
+		writes := make([]any, 200)
+		for i := range writes {
+			writes[i] = map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": post("p")}
+		}
+		return env.Do("POST", "/xrpc/com.atproto.repo.applyWrites", nil, acct.Token, map[string]any{"repo": acct.DID, "writes": writes})
+	}
+	for i := range 8 { // 8 × 600 = 4800 points
+		if r := batch(a); r.Status != 200 {
+			t.Fatalf("batch %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	head := env.Log.Head()
+	r := batch(a)
+	if r.Status != 429 || r.ErrorName() != "RateLimitExceeded" || r.Header.Get("Retry-After") == "" || r.Header.Get("RateLimit-Remaining") == "" {
+		t.Fatalf("over budget: %d %s %v", r.Status, r.Body, r.Header)
+	}
+	if env.Log.Head() != head {
+		t.Fatal("a rate-limited write was appended")
+	}
+	if r := batch(b); r.Status != 200 {
+		t.Fatalf("another account is not limited: %d", r.Status)
+	}
+}

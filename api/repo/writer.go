@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
+	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
@@ -35,6 +37,10 @@ type Writer struct {
 	Blocks   *blocks.Projection
 	Accounts *accounts.Projection
 	Builder  *commit.Builder
+
+	// Limiter, if set, charges each commit's points (create 3, update 2,
+	// delete 1) against the account's hourly and daily budgets.
+	Limiter *auth.WriteLimiter
 
 	locks sync.Map // syntax.DID -> *sync.Mutex
 	keys  sync.Map // syntax.DID -> signingKey
@@ -76,6 +82,11 @@ func (w *Writer) SigningKey(ctx context.Context, a *accounts.Account) (atcrypto.
 	return k, nil
 }
 
+// RateLimitError is a write refused by the account's write budget.
+type RateLimitError struct{ Decision auth.Decision }
+
+func (e *RateLimitError) Error() string { return "repo: write rate limit exceeded" }
+
 // WriteResult is a durable, projected commit.
 type WriteResult struct {
 	*commit.Result
@@ -86,6 +97,22 @@ type WriteResult struct {
 // repo's current commit. It returns once the commit is durable and visible
 // to reads.
 func (w *Writer) Apply(ctx context.Context, did syntax.DID, writes []commit.Write, swapCommit *cid.Cid) (*WriteResult, error) {
+	if w.Limiter != nil {
+		var c, u, d int
+		for _, wr := range writes {
+			switch wr.Action {
+			case eventlog.ActionCreate:
+				c++
+			case eventlog.ActionUpdate:
+				u++
+			default:
+				d++
+			}
+		}
+		if dec := w.Limiter.Charge(did, auth.WritePoints(c, u, d), time.Now()); !dec.OK {
+			return nil, &RateLimitError{Decision: dec}
+		}
+	}
 	unlock := w.lock(did)
 	defer unlock()
 	acct, err := w.Accounts.Get(ctx, did)

@@ -18,6 +18,7 @@ type Error struct {
 	Name    string
 	Message string
 	Err     error
+	Header  http.Header // extra response headers (rate limits)
 }
 
 func (e *Error) Error() string {
@@ -64,6 +65,11 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if xe.Status == http.StatusInternalServerError || xe.Status == http.StatusServiceUnavailable {
 			logger.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
 				"status", xe.Status, "error_name", xe.Name, "err", err)
+		}
+		for k, vs := range xe.Header {
+			for _, v := range vs {
+				c.Response().Header().Add(k, v)
+			}
 		}
 		body := Body{Error: xe.Name, Message: xe.Message}
 		if c.Request().Method == http.MethodHead {

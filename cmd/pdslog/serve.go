@@ -147,7 +147,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if c.adminPassword == "" {
 		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
 	}
-	srv := api.New(api.Options{Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+	srv := api.New(api.Options{Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
 		Builder: builder, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
