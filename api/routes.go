@@ -17,6 +17,7 @@ func (s *Server) routes() {
 	if su := s.opts.Signup; su != nil {
 		e.POST("/xrpc/com.atproto.server.createAccount", su.CreateAccount)
 		e.POST("/xrpc/com.atproto.identity.updateHandle", su.UpdateHandle)
+		e.GET("/xrpc/com.atproto.identity.getRecommendedDidCredentials", su.GetRecommendedDidCredentials)
 	}
 	if ss := s.opts.Sessions; ss != nil {
 		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss, Hostname: s.opts.Service.Hostname, ServiceDID: s.opts.Service.DID()}
@@ -30,6 +31,7 @@ func (s *Server) routes() {
 		e.POST("/xrpc/com.atproto.server.createAppPassword", ss.CreateAppPassword)
 		e.POST("/xrpc/com.atproto.server.deactivateAccount", ss.DeactivateAccount)
 		e.GET("/xrpc/com.atproto.server.getServiceAuth", ss.GetServiceAuth)
+		e.GET("/xrpc/com.atproto.server.checkAccountStatus", ss.CheckAccountStatus)
 		e.POST("/xrpc/com.atproto.server.activateAccount", ss.ActivateAccount)
 		e.GET("/xrpc/com.atproto.server.listAppPasswords", ss.ListAppPasswords)
 		e.POST("/xrpc/com.atproto.server.revokeAppPassword", ss.RevokeAppPassword)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -81,8 +82,20 @@ func New(opts Options) *Server {
 		Records:  opts.Records,
 		Accounts: opts.Accounts,
 	}
-	if opts.Sessions != nil && opts.Sessions.Keys == nil {
-		opts.Sessions.Keys = s.repo.Writer
+	if ss := opts.Sessions; ss != nil {
+		if ss.Keys == nil {
+			ss.Keys = s.repo.Writer
+		}
+		if ss.Counts == nil && opts.Blocks != nil && opts.Records != nil {
+			ss.Counts = func(ctx context.Context, did syntax.DID) (int, int, error) {
+				b, err := opts.Blocks.Count(ctx, did)
+				if err != nil {
+					return 0, 0, err
+				}
+				r, err := opts.Records.Count(ctx, did)
+				return b, r, err
+			}
+		}
 	}
 	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
 	s.identity = &identity.Handlers{Accounts: opts.Accounts}

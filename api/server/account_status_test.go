@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pdslog/pdslog/api/apitest"
@@ -30,5 +31,34 @@ func TestDeactivateActivate(t *testing.T) {
 	}
 	if r := write(); r.Status != 200 {
 		t.Fatalf("write after activate: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestCheckAccountStatusAndDidCredentials(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	for range 3 {
+		r := env.Do("POST", "/xrpc/com.atproto.repo.createRecord", nil, a.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post",
+			"record": map[string]any{"text": "x", "createdAt": "2026-11-26T12:00:00.000Z"}})
+		if r.Status != 200 {
+			t.Fatal(r.Status)
+		}
+	}
+	r := env.Do("GET", "/xrpc/com.atproto.server.checkAccountStatus", nil, a.Token, nil)
+	var st struct {
+		Activated      bool   `json:"activated"`
+		ValidDid       bool   `json:"validDid"`
+		RepoCommit     string `json:"repoCommit"`
+		RepoBlocks     int    `json:"repoBlocks"`
+		IndexedRecords int    `json:"indexedRecords"`
+	}
+	r.JSON(t, &st)
+	if r.Status != 200 || !st.Activated || !st.ValidDid || st.RepoCommit == "" || st.IndexedRecords != 3 || st.RepoBlocks < 5 {
+		t.Fatalf("checkAccountStatus: %d %s", r.Status, r.Body)
+	}
+	c := env.Do("GET", "/xrpc/com.atproto.identity.getRecommendedDidCredentials", nil, a.Token, nil)
+	pub, _ := a.Key.PublicKey()
+	if c.Status != 200 || !strings.Contains(string(c.Body), pub.DIDKey()) || !strings.Contains(string(c.Body), "at://"+a.Handle.String()) {
+		t.Fatalf("getRecommendedDidCredentials: %d %s", c.Status, c.Body)
 	}
 }

@@ -28,8 +28,10 @@ type Sessions struct {
 	Log      *eventlog.Log
 	Runner   *projections.Runner
 	Throttle *auth.LoginThrottle
-	Keys     SigningKeys      // for getServiceAuth
-	Now      func() time.Time // nil means time.Now
+	Keys     SigningKeys // for getServiceAuth
+	// Counts, if set, gives a repo's block and record counts (checkAccountStatus).
+	Counts func(ctx context.Context, did syntax.DID) (blocks, records int, err error)
+	Now    func() time.Time // nil means time.Now
 
 	locks sync.Map // did -> *sync.Mutex: one rotation at a time per account
 }

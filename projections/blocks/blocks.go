@@ -82,3 +82,10 @@ type source struct {
 }
 
 func (s source) Get(ctx context.Context, c cid.Cid) ([]byte, error) { return s.p.Get(ctx, s.did, c) }
+
+// Count returns how many blocks of did's repo are stored.
+func (p *Projection) Count(ctx context.Context, did syntax.DID) (int, error) {
+	n := 0
+	err := p.Space.Scan(ctx, repoPrefix(did), nil, false, func(_, _ []byte) error { n++; return nil })
+	return n, err
+}

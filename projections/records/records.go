@@ -209,3 +209,15 @@ func (p *Projection) Collections(ctx context.Context, did syntax.DID) ([]syntax.
 	})
 	return out, err
 }
+
+// Count returns how many records did's repo holds.
+func (p *Projection) Count(ctx context.Context, did syntax.DID) (int, error) {
+	prefix := append(repoPrefix(did), 'c')
+	n := 0
+	err := p.Space.Scan(ctx, prefix, nil, false, func(_, v []byte) error {
+		c, _ := binary.Uvarint(v)
+		n += int(c)
+		return nil
+	})
+	return n, err
+}

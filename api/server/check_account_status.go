@@ -1,0 +1,43 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/eventlog"
+)
+
+// CheckAccountStatus serves com.atproto.server.checkAccountStatus.
+func (s *Sessions) CheckAccountStatus(c echo.Context) error {
+	caller, err := xrpc.RequireCaller(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	a, err := s.Accounts.Get(ctx, caller.DID)
+	if err != nil {
+		return xrpc.AuthRequired("account not found")
+	}
+	out := map[string]any{
+		"activated": a.Active, "validDid": a.SigningKeySeq != 0,
+		"repoBlocks": 0, "indexedRecords": 0, "privateStateValues": 0, "expectedBlobs": 0, "importedBlobs": 0,
+	}
+	h, err := s.Log.RepoHead(ctx, a.DID)
+	if err != nil && !errors.Is(err, eventlog.ErrNotFound) {
+		return err
+	}
+	if err == nil {
+		out["repoCommit"], out["repoRev"] = h.Commit.String(), h.Rev.String()
+	}
+	if s.Counts != nil {
+		blocks, records, err := s.Counts(ctx, a.DID)
+		if err != nil {
+			return err
+		}
+		out["repoBlocks"], out["indexedRecords"] = blocks, records
+	}
+	return c.JSON(http.StatusOK, out)
+}
