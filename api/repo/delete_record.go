@@ -31,15 +31,7 @@ func (h *Handlers) DeleteRecord(c echo.Context) error {
 	if err := xrpc.BindJSON(c, maxJSONBody, &in); err != nil {
 		return err
 	}
-	did, err := h.writableRepo(c, in.Repo)
-	if err != nil {
-		return err
-	}
-	coll, err := xrpc.ParseNSID("collection", in.Collection)
-	if err != nil {
-		return err
-	}
-	rkey, err := xrpc.ParseRecordKey("rkey", in.RKey)
+	did, coll, rkey, err := h.writeTarget(c, in.Repo, in.Collection, in.RKey)
 	if err != nil {
 		return err
 	}

@@ -27,15 +27,11 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	coll, err := xrpc.ParseNSID("collection", collRaw)
-	if err != nil {
-		return err
-	}
 	rkeyRaw, err := xrpc.Query(c, "rkey")
 	if err != nil {
 		return err
 	}
-	rkey, err := xrpc.ParseRecordKey("rkey", rkeyRaw)
+	coll, rkey, err := recordRef(collRaw, rkeyRaw)
 	if err != nil {
 		return err
 	}

@@ -149,3 +149,27 @@ const maxJSONBody = 150 << 10
 
 // undef is the "must not exist" swap value.
 var undef = cid.Undef
+
+// recordRef parses a record's collection and record key.
+func recordRef(collRaw, rkeyRaw string) (syntax.NSID, syntax.RecordKey, error) {
+	coll, err := xrpc.ParseNSID("collection", collRaw)
+	if err != nil {
+		return "", "", err
+	}
+	rkey, err := xrpc.ParseRecordKey("rkey", rkeyRaw)
+	if err != nil {
+		return "", "", err
+	}
+	return coll, rkey, nil
+}
+
+// writeTarget resolves the repo, collection and record key of a write to
+// one record, checking the caller owns the repo.
+func (h *Handlers) writeTarget(c echo.Context, repoRaw, collRaw, rkeyRaw string) (syntax.DID, syntax.NSID, syntax.RecordKey, error) {
+	did, err := h.writableRepo(c, repoRaw)
+	if err != nil {
+		return "", "", "", err
+	}
+	coll, rkey, err := recordRef(collRaw, rkeyRaw)
+	return did, coll, rkey, err
+}

@@ -35,15 +35,7 @@ func (h *Handlers) PutRecord(c echo.Context) error {
 	if err := json.Unmarshal(b, &in); err != nil {
 		return xrpc.InvalidRequest("invalid input: %v", err)
 	}
-	did, err := h.writableRepo(c, in.Repo)
-	if err != nil {
-		return err
-	}
-	coll, err := xrpc.ParseNSID("collection", in.Collection)
-	if err != nil {
-		return err
-	}
-	rkey, err := xrpc.ParseRecordKey("rkey", in.RKey)
+	did, coll, rkey, err := h.writeTarget(c, in.Repo, in.Collection, in.RKey)
 	if err != nil {
 		return err
 	}
