@@ -30,7 +30,7 @@ import (
 )
 
 // The crash test runs the log in a child process (this test binary re-run
-// as TestHelperChild), which appends from many goroutines and reports every
+// dispatched by TestMain to crashChild), which appends from many goroutines and reports every
 // acknowledged event on stdout; the parent SIGKILLs it at a random moment,
 // reopens the directory and checks that nothing acknowledged was lost or
 // changed, that seqs are dense, that repo heads chain and that appends go on
@@ -121,13 +121,22 @@ func parseAck(line string) (ack, error) {
 	return a, nil
 }
 
-// TestHelperChild is the child process of TestCrashKill9; it does nothing
-// in a normal test run.
-func TestHelperChild(t *testing.T) {
-	dir := os.Getenv(crashChildEnv)
-	if dir == "" {
-		t.Skip("helper process for TestCrashKill9")
+// TestMain runs a child process's body instead of the tests when the crash
+// or fault test started this binary as its child.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(dir)
+		os.Exit(0)
 	}
+	if dir := os.Getenv(faultChildEnv); dir != "" {
+		faultChild(dir)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crashChild is the child process of TestCrashKill9.
+func crashChild(dir string) {
 	fatal := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "CHILD FATAL: "+format+"\n", args...)
 		os.Exit(3)
@@ -334,9 +343,6 @@ type crashState struct {
 }
 
 func TestCrashKill9(t *testing.T) {
-	if os.Getenv(crashChildEnv) != "" {
-		t.Skip("in child")
-	}
 	cycles := *crashCycles
 	if s := os.Getenv("PDSLOG_CRASH_CYCLES"); s != "" {
 		n, err := strconv.Atoi(s)

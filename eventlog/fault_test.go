@@ -318,12 +318,8 @@ func verifyAcked(t *testing.T, dir string, acks []ack) {
 	}
 }
 
-// TestHelperFaultChild is the child process of TestFaultInjectionConcurrent.
-func TestHelperFaultChild(t *testing.T) {
-	dir := os.Getenv(faultChildEnv)
-	if dir == "" {
-		t.Skip("helper process for TestFaultInjectionConcurrent")
-	}
+// faultChild is the child process of TestFaultInjectionConcurrent.
+func faultChild(dir string) {
 	fatal := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "CHILD FATAL: "+format+"\n", args...)
 		os.Exit(3)
