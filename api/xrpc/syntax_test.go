@@ -1,39 +1,16 @@
 package xrpc
 
 import (
-	"bufio"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
-// readCases reads an interop .txt file: one case a line; empty lines and
-// lines starting with # are skipped; nothing is trimmed.
 func readCases(t *testing.T, name string) []string {
-	t.Helper()
-	f, err := os.Open("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		out = append(out, line)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no cases", name)
-	}
-	return out
+	return eventlogtest.InteropCases(t, "testdata/"+name)
 }
 
 // The identifier parsers every XRPC parameter goes through pass the

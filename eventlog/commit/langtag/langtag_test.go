@@ -1,29 +1,13 @@
 package langtag
 
 import (
-	"bufio"
-	"os"
 	"testing"
+
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
 func readCases(t *testing.T, name string) []string {
-	t.Helper()
-	f, err := os.Open("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if line := sc.Text(); len(line) > 0 && line[0] != '#' {
-			out = append(out, line)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no cases", name)
-	}
-	return out
+	return eventlogtest.InteropCases(t, "testdata/"+name)
 }
 
 func TestInterop(t *testing.T) {
