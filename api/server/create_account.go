@@ -35,6 +35,8 @@ type Signup struct {
 	// HandleLimiter, if set, limits updateHandle per account (the
 	// reference's 10 / 5 min and 50 / day).
 	HandleLimiter *auth.Limiter
+
+	claims claims
 }
 
 type createAccountInput struct {
@@ -72,18 +74,8 @@ func (s *Signup) CreateAccount(c echo.Context) error {
 	if !s.Service.HostsHandle(handle) {
 		return xerr("UnsupportedDomain", "Not a supported handle domain")
 	}
-	if _, err := acc.ByHandle(ctx, handle); err == nil {
-		return xerr("HandleNotAvailable", "Handle already taken: %s", handle)
-	} else if !errors.Is(err, accounts.ErrNotFound) {
-		return err
-	}
 	if in.Email == "" || !strings.Contains(in.Email, "@") {
 		return xrpc.InvalidRequest("Email is required")
-	}
-	if _, err := acc.ByEmail(ctx, in.Email); err == nil {
-		return xrpc.InvalidRequest("Email already taken: %s", in.Email)
-	} else if !errors.Is(err, accounts.ErrNotFound) {
-		return err
 	}
 	if in.Password == "" {
 		return xrpc.InvalidRequest("Password is required")
@@ -91,11 +83,31 @@ func (s *Signup) CreateAccount(c echo.Context) error {
 	if err := auth.CheckNewPassword(in.Password); err != nil {
 		return xrpc.InvalidRequest("%s", strings.TrimPrefix(err.Error(), "auth: "))
 	}
+	keys := []string{handleClaim(handle), emailClaim(in.Email)}
 	if s.Service.InviteRequired {
-		if err := s.checkInvite(ctx, in.InviteCode); err != nil {
+		keys = append(keys, inviteClaim(in.InviteCode))
+	}
+	release, err := s.claims.take(func(pending func(string) int) error {
+		if err := handleFree(ctx, acc, handle, "", pending); err != nil {
 			return err
 		}
+		if pending(emailClaim(in.Email)) > 0 {
+			return xrpc.InvalidRequest("Email already taken: %s", in.Email)
+		}
+		if _, err := acc.ByEmail(ctx, in.Email); err == nil {
+			return xrpc.InvalidRequest("Email already taken: %s", in.Email)
+		} else if !errors.Is(err, accounts.ErrNotFound) {
+			return err
+		}
+		if s.Service.InviteRequired {
+			return s.checkInvite(ctx, in.InviteCode, pending(inviteClaim(in.InviteCode)))
+		}
+		return nil
+	}, keys...)
+	if err != nil {
+		return err
 	}
+	defer release()
 	hash, err := auth.HashPassword(in.Password)
 	if err != nil {
 		return err
@@ -157,8 +169,9 @@ func (s *Signup) CreateAccount(c echo.Context) error {
 	return c.JSON(http.StatusOK, createAccountOutput{AccessJwt: sess.AccessJwt, RefreshJwt: sess.RefreshJwt, Handle: handle.String(), DID: did.String()})
 }
 
-// checkInvite accepts a code that exists, is not disabled and has uses left.
-func (s *Signup) checkInvite(ctx context.Context, code string) error {
+// checkInvite accepts a code that exists, is not disabled and has uses
+// left beyond the pending signups already holding it.
+func (s *Signup) checkInvite(ctx context.Context, code string, pending int) error {
 	if code == "" {
 		return xerr("InvalidInviteCode", "No invite code provided")
 	}
@@ -169,7 +182,7 @@ func (s *Signup) checkInvite(ctx context.Context, code string) error {
 	if err != nil {
 		return err
 	}
-	if inv.Disabled || len(inv.UsedBy) >= inv.Available {
+	if inv.Disabled || len(inv.UsedBy)+pending >= inv.Available {
 		return xerr("InvalidInviteCode", "Provided invite code not available")
 	}
 	return nil

@@ -2,8 +2,10 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -132,5 +134,69 @@ func TestUpdateHandle(t *testing.T) {
 	}
 	if r := env.Do("POST", "/xrpc/com.atproto.identity.updateHandle", nil, "", map[string]any{"handle": "x.test"}); r.Status != 401 {
 		t.Fatalf("no auth: %d", r.Status)
+	}
+}
+
+// TestConcurrentSignupsClaim races signups for one handle, one email and
+// the last use of an invite: exactly one of each wins, the others get the
+// lexicon's error, and the log holds exactly the winners.
+func TestConcurrentSignupsClaim(t *testing.T) {
+	env := apitest.New(t)
+	env.StartPLC()
+	env.CreateInvite("many", 100)
+	env.CreateInvite("once", 1)
+	const n = 8
+	race := func(in func(i int) map[string]any) (ok int, errs map[string]int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		errs = map[string]int{}
+		for i := range n {
+			wg.Go(func() {
+				r := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", in(i))
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Status == 200 {
+					ok++
+				} else {
+					errs[r.ErrorName()]++
+				}
+			})
+		}
+		wg.Wait()
+		return ok, errs
+	}
+	tests := []struct {
+		name string
+		in   func(i int) map[string]any
+		err  string
+	}{
+		{"same handle", func(i int) map[string]any {
+			return map[string]any{"handle": "same.test", "email": fmt.Sprintf("h%d@example.com", i), "password": "pw-same-123", "inviteCode": "many"}
+		}, "HandleNotAvailable"},
+		{"same email", func(i int) map[string]any {
+			return map[string]any{"handle": fmt.Sprintf("mail%d.test", i), "email": "Same@example.com", "password": "pw-same-123", "inviteCode": "many"}
+		}, "InvalidRequest"},
+		{"last invite use", func(i int) map[string]any {
+			return map[string]any{"handle": fmt.Sprintf("inv%d.test", i), "email": fmt.Sprintf("inv%d@example.com", i), "password": "pw-same-123", "inviteCode": "once"}
+		}, "InvalidInviteCode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, err := env.Accounts.Count(t.Context(), 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok, errs := race(tt.in)
+			if ok != 1 || errs[tt.err] != n-1 {
+				t.Fatalf("%d succeeded, errors %v; want 1 and %d × %s", ok, errs, n-1, tt.err)
+			}
+			after, err := env.Accounts.Count(t.Context(), 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after != before+1 {
+				t.Fatalf("accounts %d → %d, want one more", before, after)
+			}
+		})
 	}
 }

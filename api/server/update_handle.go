@@ -1,14 +1,12 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections/accounts"
 )
 
 // UpdateHandle serves com.atproto.identity.updateHandle for handles under
@@ -47,11 +45,13 @@ func (s *Signup) UpdateHandle(c echo.Context) error {
 	if err != nil {
 		return xrpc.AuthRequired("account not found")
 	}
-	if other, err := ss.Accounts.ByHandle(ctx, handle); err == nil && other.DID != a.DID {
-		return xerr("HandleNotAvailable", "Handle already taken: %s", handle)
-	} else if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+	release, err := s.claims.take(func(pending func(string) int) error {
+		return handleFree(ctx, ss.Accounts, handle, a.DID, pending)
+	}, handleClaim(handle))
+	if err != nil {
 		return err
 	}
+	defer release()
 	if a.Handle != handle {
 		if _, err := s.PLC.UpdateHandle(ctx, a.DID, s.RotationKey, handle); err != nil {
 			return &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure", Message: "the PLC directory refused the handle update", Err: err}
