@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,6 +30,7 @@ type Options struct {
 	Records  *records.Projection
 	Blocks   *blocks.Projection
 	Builder  *commit.Builder
+	Keys     *commit.SigningKeys
 	Service  server.Service
 	// Sessions, if set, serves the session methods.
 	Sessions *server.Sessions
@@ -77,25 +77,10 @@ func New(opts Options) *Server {
 	e.Use(s.authenticate)
 	s.repo = &repo.Handlers{
 		PublicURL: opts.Service.PublicURL(),
-		Writer: &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder,
+		Writer: &repo.Writer{Log: opts.Log, Runner: opts.Runner, Blocks: opts.Blocks, Accounts: opts.Accounts, Builder: opts.Builder, Keys: opts.Keys,
 			Limiter: opts.WriteLimiter},
 		Records:  opts.Records,
 		Accounts: opts.Accounts,
-	}
-	if ss := opts.Sessions; ss != nil {
-		if ss.Keys == nil {
-			ss.Keys = s.repo.Writer
-		}
-		if ss.Counts == nil && opts.Blocks != nil && opts.Records != nil {
-			ss.Counts = func(ctx context.Context, did syntax.DID) (int, int, error) {
-				b, err := opts.Blocks.Count(ctx, did)
-				if err != nil {
-					return 0, 0, err
-				}
-				r, err := opts.Records.Count(ctx, did)
-				return b, r, err
-			}
-		}
 	}
 	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
 	s.identity = &identity.Handlers{Accounts: opts.Accounts}

@@ -276,6 +276,12 @@ func advanceHead(cur *RepoHead, ev *Event, seq Seq) (RepoHead, error) {
 		return RepoHead{Rev: c.Rev, Commit: c.Commit, Data: c.Data, Seq: seq}, nil
 	default: // KindSync
 		s := ev.Sync
+		// A #sync may re-announce the current head (the reference emits one
+		// after an account's first commit and on activation); otherwise it
+		// must move the repo forward.
+		if cur != nil && s.Rev == curRev && s.Commit.Equals(cur.Commit) && s.Data.Equals(cur.Data) {
+			return RepoHead{Rev: s.Rev, Commit: s.Commit, Data: s.Data, Seq: seq}, nil
+		}
 		if s.Rev <= curRev {
 			return RepoHead{}, fmt.Errorf("%w: %s: sync rev %q does not follow %q", ErrRevConflict, ev.DID, s.Rev, curRev)
 		}

@@ -403,3 +403,39 @@ func TestGet(t *testing.T) {
 		}
 	}
 }
+
+// A #sync may re-announce the current head (same rev, commit and data), as
+// the reference does after a first commit and on activation; a #sync with
+// the head's rev but another commit, or an older rev, is refused.
+func TestSyncReannouncesHead(t *testing.T) {
+	l := eventlogtest.Open(t, nil)
+	clock := eventlogtest.NewClock()
+	r := eventlogtest.NewRepo(eventlogtest.DID(1))
+	first := r.Commit(clock, nil, 10)
+	c := first.Commit
+	same := &eventlog.Event{Kind: eventlog.KindSync, DID: r.DID, Sync: &eventlog.Sync{Rev: c.Rev, Commit: c.Commit, Data: c.Data, Blocks: c.Blocks}}
+	if _, err := l.Append(t.Context(), first, same); err != nil {
+		t.Fatalf("commit + re-announcing sync in one batch: %v", err)
+	}
+	if _, err := l.Append(t.Context(), same); err != nil {
+		t.Fatalf("re-announcing sync again: %v", err)
+	}
+	forged := &eventlog.Event{Kind: eventlog.KindSync, DID: r.DID, Sync: &eventlog.Sync{Rev: c.Rev, Commit: eventlogtest.CID("other"), Data: c.Data, Blocks: c.Blocks}}
+	if _, err := l.Append(t.Context(), forged); !errors.Is(err, eventlog.ErrRevConflict) {
+		t.Fatalf("sync at head rev with another commit: err = %v, want ErrRevConflict", err)
+	}
+	second := r.Commit(clock, nil, 10)
+	if _, err := l.Append(t.Context(), second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(t.Context(), same); !errors.Is(err, eventlog.ErrRevConflict) {
+		t.Fatalf("sync of an older head: err = %v, want ErrRevConflict", err)
+	}
+	if err := l.Verify(t.Context(), nil); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	h, err := l.RepoHead(t.Context(), r.DID)
+	if err != nil || h.Rev != second.Commit.Rev {
+		t.Fatalf("head %+v %v", h, err)
+	}
+}

@@ -116,7 +116,8 @@ func verifyChain(repos map[syntax.DID]*chain, ev *Event) error {
 		repos[ev.DID] = &chain{rev: cm.Rev, data: cm.Data, head: RepoHead{Rev: cm.Rev, Commit: cm.Commit, Data: cm.Data, Seq: ev.Seq}}
 	case KindSync:
 		s := ev.Sync
-		if c != nil && s.Rev <= c.rev {
+		reannounce := c != nil && s.Rev == c.rev && s.Commit.Equals(c.head.Commit) && s.Data.Equals(c.data)
+		if c != nil && s.Rev <= c.rev && !reannounce {
 			return fail("sync rev %q does not follow %q", s.Rev, c.rev)
 		}
 		repos[ev.DID] = &chain{rev: s.Rev, data: s.Data, head: RepoHead{Rev: s.Rev, Commit: s.Commit, Data: s.Data, Seq: ev.Seq}}

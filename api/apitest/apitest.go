@@ -82,8 +82,9 @@ func New(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys := &commit.SigningKeys{Log: l}
 	env.Sessions = &server.Sessions{Tokens: tokens, Accounts: env.Accounts, Log: l, Runner: env.Runner,
-		Throttle: auth.NewLoginThrottle(auth.LoginConfig{})}
+		Throttle: auth.NewLoginThrottle(auth.LoginConfig{}), Keys: keys, Blocks: env.Blocks, Records: env.Records}
 	rot, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +92,7 @@ func New(t testing.TB) *Env {
 	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
 		HandleLimiter: auth.NewUpdateHandleLimiter(1000)}
 	srv := api.New(api.Options{WriteLimiter: auth.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
-		Builder: env.Builder, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
+		Builder: env.Builder, Keys: keys, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
 	return env
@@ -127,12 +128,18 @@ func (e *Env) CreateAccount() *Account {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	sync, err := commit.SyncAfter(genesis.Event)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	// The same events, in the same order, as createAccount appends.
 	seq, err := e.Log.Append(ctx,
 		commit.SigningKeyEvent(did, key),
 		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: hash, Email: fmt.Sprintf("user%d@example.com", e.n), CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
 		&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}},
 		&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}},
 		genesis.Event,
+		sync,
 	)
 	if err != nil {
 		e.T.Fatal(err)

@@ -50,7 +50,7 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := h.Writer.SigningKey(ctx, a)
+	key, err := h.Writer.Keys.Get(ctx, a.DID, a.SigningKeySeq)
 	if err != nil {
 		return err
 	}

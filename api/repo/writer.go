@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
@@ -37,18 +36,13 @@ type Writer struct {
 	Blocks   *blocks.Projection
 	Accounts *accounts.Projection
 	Builder  *commit.Builder
+	Keys     *commit.SigningKeys
 
 	// Limiter, if set, charges each commit's points (create 3, update 2,
 	// delete 1) against the account's hourly and daily budgets.
 	Limiter *auth.WriteLimiter
 
 	locks sync.Map // syntax.DID -> *sync.Mutex
-	keys  sync.Map // syntax.DID -> signingKey
-}
-
-type signingKey struct {
-	seq eventlog.Seq
-	key atcrypto.PrivateKey
 }
 
 func (w *Writer) lock(did syntax.DID) func() {
@@ -56,30 +50,6 @@ func (w *Writer) lock(did syntax.DID) func() {
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
-}
-
-// SigningKey returns the account's signing key, read from its sealed log event
-// the first time and cached (parsing costs tens of µs).
-func (w *Writer) SigningKey(ctx context.Context, a *accounts.Account) (atcrypto.PrivateKey, error) {
-	if a.SigningKeySeq == 0 {
-		return nil, fmt.Errorf("repo: account %s has no signing key", a.DID)
-	}
-	if k, ok := w.keys.Load(a.DID); ok && k.(signingKey).seq == a.SigningKeySeq {
-		return k.(signingKey).key, nil
-	}
-	ev, err := w.Log.Get(ctx, a.SigningKeySeq)
-	if err != nil {
-		return nil, fmt.Errorf("read signing key: %w", err)
-	}
-	if ev.Private == nil || ev.Private.Type != commit.SigningKeyType || ev.DID != a.DID {
-		return nil, fmt.Errorf("repo: seq %d is not %s's signing key", a.SigningKeySeq, a.DID)
-	}
-	k, err := atcrypto.ParsePrivateMultibase(string(ev.Private.Data))
-	if err != nil {
-		return nil, fmt.Errorf("parse signing key: %w", err)
-	}
-	w.keys.Store(a.DID, signingKey{seq: a.SigningKeySeq, key: k})
-	return k, nil
 }
 
 // RateLimitError is a write refused by the account's write budget.
@@ -139,7 +109,7 @@ func (w *Writer) Apply(ctx context.Context, did syntax.DID, writes []commit.Writ
 	if err := w.Runner.CatchUp(ctx, head.Seq); err != nil {
 		return nil, err
 	}
-	key, err := w.SigningKey(ctx, acct)
+	key, err := w.Keys.Get(ctx, did, acct.SigningKeySeq)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
 )
 
 // DeactivateAccount serves com.atproto.server.deactivateAccount: the repo
@@ -43,6 +44,19 @@ func (s *Sessions) setActive(c echo.Context, active bool) error {
 		evs = append(evs,
 			&eventlog.Event{Kind: eventlog.KindAccount, DID: a.DID, Account: &eventlog.Account{Active: true}},
 			&eventlog.Event{Kind: eventlog.KindIdentity, DID: a.DID, Identity: &eventlog.Identity{Handle: a.Handle}})
+		// The reference follows activation with a #sync of the current
+		// commit, so relays can resynchronise a repo they stopped serving.
+		if s.Blocks != nil {
+			head, err := s.Log.RepoHead(ctx, a.DID)
+			if err != nil {
+				return err
+			}
+			sync, err := commit.SyncEvent(ctx, a.DID, head, s.Blocks.Source(a.DID))
+			if err != nil {
+				return err
+			}
+			evs = append(evs, sync)
+		}
 	} else {
 		evs = append(evs, &eventlog.Event{Kind: eventlog.KindAccount, DID: a.DID, Account: &eventlog.Account{Active: false, Status: "deactivated"}})
 	}

@@ -32,12 +32,19 @@ func (s *Sessions) CheckAccountStatus(c echo.Context) error {
 	if err == nil {
 		out["repoCommit"], out["repoRev"] = h.Commit.String(), h.Rev.String()
 	}
-	if s.Counts != nil {
-		blocks, records, err := s.Counts(ctx, a.DID)
+	if s.Blocks != nil {
+		n, err := s.Blocks.Count(ctx, a.DID)
 		if err != nil {
 			return err
 		}
-		out["repoBlocks"], out["indexedRecords"] = blocks, records
+		out["repoBlocks"] = n
+	}
+	if s.Records != nil {
+		n, err := s.Records.Count(ctx, a.DID)
+		if err != nil {
+			return err
+		}
+		out["indexedRecords"] = n
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -24,7 +24,8 @@ import (
 // Signup creates accounts: a did:plc whose genesis operation is signed by
 // the PDS rotation key and submitted to the PLC directory, a K-256 repo
 // signing key, and — in one atomic append — the key, the account, its
-// #identity and #account events and the repo's first (empty) commit.
+// #identity and #account events, the repo's first (empty) commit and a
+// #sync of it, the reference's order.
 type Signup struct {
 	Service     Service
 	Sessions    *Sessions
@@ -140,6 +141,10 @@ func (s *Signup) CreateAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	sync, err := commit.SyncAfter(genesis.Event)
+	if err != nil {
+		return err
+	}
 	if err := s.PLC.Submit(ctx, did, op); err != nil {
 		return &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure", Message: "the PLC directory refused the new DID", Err: err}
 	}
@@ -155,6 +160,7 @@ func (s *Signup) CreateAccount(c echo.Context) error {
 		&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}},
 		&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}},
 		genesis.Event,
+		sync,
 	); err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (s *Signup) GetRecommendedDidCredentials(c echo.Context) error {
 	if err != nil {
 		return xrpc.AuthRequired("account not found")
 	}
-	key, err := s.Sessions.Keys.SigningKey(ctx, a)
+	key, err := s.Sessions.Keys.Get(ctx, a.DID, a.SigningKeySeq)
 	if err != nil {
 		return err
 	}

@@ -1,24 +1,16 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/projections/accounts"
 )
-
-// SigningKeys gives an account's repo signing key (repo.Writer does).
-type SigningKeys interface {
-	SigningKey(ctx context.Context, a *accounts.Account) (atcrypto.PrivateKey, error)
-}
 
 // GetServiceAuth serves com.atproto.server.getServiceAuth: a short-lived
 // JWT signed with the account's repo key, for another service (aud),
@@ -57,7 +49,7 @@ func (s *Sessions) GetServiceAuth(c echo.Context) error {
 	if err != nil {
 		return xrpc.AuthRequired("account not found")
 	}
-	key, err := s.Keys.SigningKey(c.Request().Context(), a)
+	key, err := s.Keys.Get(c.Request().Context(), a.DID, a.SigningKeySeq)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,11 @@ import (
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blocks"
+	"github.com/pdslog/pdslog/projections/records"
 )
 
 // Sessions issues, verifies, rotates and revokes login sessions. Every
@@ -28,10 +31,12 @@ type Sessions struct {
 	Log      *eventlog.Log
 	Runner   *projections.Runner
 	Throttle *auth.LoginThrottle
-	Keys     SigningKeys // for getServiceAuth
-	// Counts, if set, gives a repo's block and record counts (checkAccountStatus).
-	Counts func(ctx context.Context, did syntax.DID) (blocks, records int, err error)
-	Now    func() time.Time // nil means time.Now
+	Keys     *commit.SigningKeys // repo signing keys (getServiceAuth, #sync on activation)
+	// Blocks and Records, if set, give checkAccountStatus its counts; Blocks
+	// also gives activation's #sync its commit block.
+	Blocks  *blocks.Projection
+	Records *records.Projection
+	Now     func() time.Time // nil means time.Now
 
 	locks sync.Map // did -> *sync.Mutex: one rotation at a time per account
 }

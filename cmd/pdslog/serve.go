@@ -124,8 +124,9 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	keys := &commit.SigningKeys{Log: d.log}
 	sessions := &server.Sessions{Tokens: tokens, Accounts: d.accounts, Log: d.log, Runner: d.runner,
-		Throttle: auth.NewLoginThrottle(auth.LoginConfig{})}
+		Throttle: auth.NewLoginThrottle(auth.LoginConfig{}), Keys: keys, Blocks: d.blocks, Records: d.records}
 	lex, err := lexicon.New()
 	if err != nil {
 		return fmt.Errorf("load lexicons: %w", err)
@@ -148,7 +149,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
 	}
 	srv := api.New(api.Options{Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
-		Builder: builder, Logger: logger, Version: version()})
+		Builder: builder, Keys: keys, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
