@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/ipfs/go-cid"
@@ -437,5 +439,65 @@ func TestSyncReannouncesHead(t *testing.T) {
 	h, err := l.RepoHead(t.Context(), r.DID)
 	if err != nil || h.Rev != second.Commit.Rev {
 		t.Fatalf("head %+v %v", h, err)
+	}
+}
+
+// IterRepo visits one account's events after a cursor, in order, skipping
+// other accounts' and purged events.
+func TestIterRepo(t *testing.T) {
+	l := eventlogtest.Open(t, nil)
+	clock := eventlogtest.NewClock()
+	a, b := eventlogtest.NewRepo(eventlogtest.DID(1)), eventlogtest.NewRepo(eventlogtest.DID(2))
+	var aSeqs []eventlog.Seq
+	for i := range 6 {
+		r := a
+		if i%2 == 1 {
+			r = b
+		}
+		seq, err := l.Append(t.Context(), r.Commit(clock, nil, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r == a {
+			aSeqs = append(aSeqs, seq)
+		}
+	}
+	collect := func(did syntax.DID, after eventlog.Seq) []eventlog.Seq {
+		it, err := l.IterRepo(t.Context(), did, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		var got []eventlog.Seq
+		for it.Next() {
+			if it.Event().DID != did {
+				t.Fatalf("event of %s in %s's iteration", it.Event().DID, did)
+			}
+			got = append(got, it.Event().Seq)
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tests := []struct {
+		after eventlog.Seq
+		want  []eventlog.Seq
+	}{
+		{0, aSeqs},
+		{aSeqs[0], aSeqs[1:]},
+		{aSeqs[2], nil},
+		{100, nil},
+	}
+	for _, tt := range tests {
+		if got := collect(a.DID, tt.after); !slices.Equal(got, tt.want) {
+			t.Errorf("after %d: %v, want %v", tt.after, got, tt.want)
+		}
+	}
+	if _, err := l.Purge(t.Context(), a.DID, aSeqs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(a.DID, 0); !slices.Equal(got, aSeqs[2:]) {
+		t.Errorf("after purge: %v, want %v", got, aSeqs[2:])
 	}
 }
