@@ -41,6 +41,7 @@ type serveCommand struct {
 	plcRotationHex string
 	plcURL         string
 	adminPassword  string
+	devMode        bool
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -65,12 +66,13 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.String(&c.adminPassword, "admin-password", "", "password for admin methods (HTTP basic, user admin); unset disables them", "PDS_ADMIN_PASSWORD")
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
+	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …)", "PDS_DEV_MODE")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if c.port < 0 || c.port > 65535 {
-		return usageError{fmt.Sprintf("bad port %d", c.port)}
+	if err := c.validate(); err != nil {
+		return err
 	}
 	logger, err := c.logger(c.stderr)
 	if err != nil {
@@ -104,13 +106,11 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	svc.HandleDomains = server.DefaultHandleDomains(c.hostname)
 	if c.handleDomains != "" {
 		svc.HandleDomains = nil
-		for _, d := range strings.Split(c.handleDomains, ",") {
-			if d = strings.TrimSpace(d); d != "" {
-				if !strings.HasPrefix(d, ".") {
-					d = "." + d
-				}
-				svc.HandleDomains = append(svc.HandleDomains, d)
+		for _, d := range splitList(c.handleDomains) {
+			if !strings.HasPrefix(d, ".") {
+				d = "." + d
 			}
+			svc.HandleDomains = append(svc.HandleDomains, d)
 		}
 	}
 	if c.port == 0 {
@@ -134,12 +134,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	builder := commit.NewBuilder(nil)
 	builder.Validator = commit.Lexicons(lex)
 	metrics.Store(api.NewMetrics(d.log, d.runner))
-	var origins []string
-	for _, o := range strings.Split(c.corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
-	}
+	origins := splitList(c.corsOrigins)
 	signup := &server.Signup{Service: svc, Sessions: sessions, Builder: builder, Blocks: d.blocks,
 		PLC: &plc.Client{URL: c.plcURL}, RotationKey: sec.plcRotation, HandleLimiter: auth.NewUpdateHandleLimiter(100_000)}
 	if err := firstStartInvite(ctx, d, svc, c.stdout); err != nil {

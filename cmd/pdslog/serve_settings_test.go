@@ -1,0 +1,71 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+)
+
+// Every serve setting is checked before anything is opened, and a mistake
+// is reported by the env name the operator wrote, with exit status 2.
+func TestServeRefusesBadSettings(t *testing.T) {
+	tests := []struct {
+		env, value string
+		extra      map[string]string
+		want       string
+	}{
+		{"PDS_PORT", "not-a-port", nil, "PDS_PORT"},
+		{"PDS_PORT", "70000", nil, "PDS_PORT: bad port 70000"},
+		{"PDS_INVITE_REQUIRED", "maybe", nil, "PDS_INVITE_REQUIRED"},
+		{"PDS_DEV_MODE", "sometimes", nil, "PDS_DEV_MODE"},
+		{"PDS_HOSTNAME", "127.0.0.1", nil, "PDS_HOSTNAME"},
+		{"PDS_HOSTNAME", "not a host", nil, "PDS_HOSTNAME"},
+		{"PDS_SERVICE_HANDLE_DOMAINS", ".bad_domain", nil, "PDS_SERVICE_HANDLE_DOMAINS"},
+		{"PDS_SERVICE_HANDLE_DOMAINS", ".test", map[string]string{"PDS_HOSTNAME": "pds.example.com"}, "reserved top-level domain"},
+		{"PDS_DID_PLC_URL", "plc.directory", nil, "PDS_DID_PLC_URL"},
+		{"PDS_DID_PLC_URL", "ftp://plc.directory", nil, "PDS_DID_PLC_URL"},
+		{"PDSLOG_CORS_ORIGINS", "https://app.example.com/path", nil, "PDSLOG_CORS_ORIGINS"},
+		{"PDSLOG_CORS_ORIGINS", "app.example.com", nil, "PDSLOG_CORS_ORIGINS"},
+		{"PDS_JWT_SECRET", "short", nil, "PDS_JWT_SECRET"},
+		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "zz", nil, "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: not hex"},
+		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00", nil, "not a K-256 private key"},
+		{"PDSLOG_SEQ_FLOOR", "-1", nil, "PDSLOG_SEQ_FLOOR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env+"="+tt.value, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv("PDS_DATA_DIRECTORY", dir)
+			t.Setenv(tt.env, tt.value)
+			for k, v := range tt.extra {
+				t.Setenv(k, v)
+			}
+			code, out, errOut := runCmd(t, t.Context(), "serve")
+			if code != exitUsage || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d (want %d), stderr %q (want %q), stdout %q", code, exitUsage, errOut, tt.want, out)
+			}
+			if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+				t.Fatalf("a refused start touched the data dir: %v %v", ents, err)
+			}
+		})
+	}
+}
+
+// PDS_DEV_MODE lets a non-localhost server offer handles under a reserved
+// top-level domain (for staging setups), which is refused without it.
+func TestServeDevModeAllowsReservedHandleDomain(t *testing.T) {
+	t.Setenv("PDS_DEV_MODE", "true")
+	addr, _, stop := startServe(t, "--data-dir", t.TempDir(), "--hostname", "pds.example.com", "--bind", "127.0.0.1",
+		"--handle-domains", ".test", "--invite-required=false")
+	defer stop()
+	resp, err := http.Get("http://" + addr + "/xrpc/com.atproto.server.describeServer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `".test"`) {
+		t.Fatalf("describeServer: %d %s", resp.StatusCode, b)
+	}
+}
