@@ -15,6 +15,7 @@ import (
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/crawl"
 	"github.com/pdslog/pdslog/api/plc"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/eventlog"
@@ -42,6 +43,7 @@ type serveCommand struct {
 	plcURL         string
 	adminPassword  string
 	devMode        bool
+	crawlers       string
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -66,6 +68,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.String(&c.adminPassword, "admin-password", "", "password for admin methods (HTTP basic, user admin); unset disables them", "PDS_ADMIN_PASSWORD")
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
+	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
 	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …)", "PDS_DEV_MODE")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
 	if err := f.parse(args); err != nil {
@@ -150,6 +153,14 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.runner.Run(runCtx) })
+	if crawlers := splitList(c.crawlers); len(crawlers) > 0 {
+		n := &crawl.Notifier{Hostname: c.hostname, Crawlers: crawlers, Logger: logger.With("component", "crawl")}
+		wg.Go(func() {
+			if err := n.Run(runCtx, d.log); err != nil {
+				logger.Error("crawl notifier stopped", "err", err)
+			}
+		})
+	}
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- hs.Serve(ln) })
 	logger.Info("serving", "addr", ln.Addr().String(), "hostname", c.hostname, "data_dir", c.dataDir, "seq", d.log.Head())

@@ -56,6 +56,11 @@ func (c *serveCommand) validate() error {
 			return bad("PDSLOG_CORS_ORIGINS", "%q is not an origin like https://app.example.com", o)
 		}
 	}
+	for _, cr := range splitList(c.crawlers) {
+		if u, err := url.Parse(cr); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return bad("PDS_CRAWLERS", "%q is not an http(s) URL", cr)
+		}
+	}
 	if c.jwtSecret != "" && len(c.jwtSecret) < 16 {
 		return bad("PDS_JWT_SECRET", "too short: use at least 16 characters (e.g. openssl rand --hex 16)")
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -29,6 +31,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"PDSLOG_CORS_ORIGINS", "https://app.example.com/path", nil, "PDSLOG_CORS_ORIGINS"},
 		{"PDSLOG_CORS_ORIGINS", "app.example.com", nil, "PDSLOG_CORS_ORIGINS"},
 		{"PDS_JWT_SECRET", "short", nil, "PDS_JWT_SECRET"},
+		{"PDS_CRAWLERS", "bsky.network", nil, "PDS_CRAWLERS"},
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "zz", nil, "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: not hex"},
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00", nil, "not a K-256 private key"},
 		{"PDSLOG_SEQ_FLOOR", "-1", nil, "PDSLOG_SEQ_FLOOR"},
@@ -67,5 +70,22 @@ func TestServeDevModeAllowsReservedHandleDomain(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `".test"`) {
 		t.Fatalf("describeServer: %d %s", resp.StatusCode, b)
+	}
+}
+
+// PDS_CRAWLERS: serve asks each relay to crawl it on start.
+func TestServeRequestsCrawlOnStart(t *testing.T) {
+	got := make(chan string, 1)
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Hostname string }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		got <- r.URL.Path + " " + in.Hostname
+	}))
+	defer relay.Close()
+	t.Setenv("PDS_CRAWLERS", relay.URL)
+	_, _, stop := startServe(t, "--data-dir", t.TempDir())
+	defer stop()
+	if g := <-got; g != "/xrpc/com.atproto.sync.requestCrawl localhost" {
+		t.Fatalf("relay got %q", g)
 	}
 }
