@@ -38,7 +38,7 @@ func EncodeRecord(collection syntax.NSID, rec map[string]any) ([]byte, cid.Cid, 
 	default:
 		return nil, cid.Undef, fmt.Errorf("%w: $type must be a string", ErrInvalidRecord)
 	}
-	if err := atdata.Validate(rec); err != nil {
+	if err := checkParsed(rec, 0); err != nil {
 		return nil, cid.Undef, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
 	b, err := atdata.MarshalCBOR(rec)
@@ -55,4 +55,56 @@ func EncodeRecord(collection syntax.NSID, rec map[string]any) ([]byte, cid.Cid, 
 // cborCID is the CIDv1 (dag-cbor, sha2-256) of b.
 func cborCID(b []byte) (cid.Cid, error) {
 	return cid.V1Builder{Codec: cid.DagCBOR, MhType: multihash.SHA2_256}.Sum(b)
+}
+
+// maxDepth bounds record nesting (DAG-CBOR decoders in the network refuse
+// deeper data).
+const maxDepth = 32
+
+// checkParsed checks that v is atproto data in the form atdata's
+// UnmarshalJSON/UnmarshalCBOR produce: blobs, links and bytes as atdata
+// values (not their JSON shapes, which would encode as plain maps), and
+// only the data model's scalar types. atdata.Validate cannot be used: it
+// expects the unparsed JSON shapes and refuses atdata.Blob.
+func checkParsed(v any, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("data nested deeper than %d", maxDepth)
+	}
+	switch v := v.(type) {
+	case nil, bool, string, int64, int, atdata.CIDLink, atdata.Bytes:
+		return nil
+	case atdata.Blob:
+		if !v.Ref.IsDefined() {
+			return fmt.Errorf("blob without a ref")
+		}
+		return nil
+	case []any:
+		for _, e := range v {
+			if err := checkParsed(e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		for _, k := range []string{"$link", "$bytes"} {
+			if _, ok := v[k]; ok {
+				return fmt.Errorf("unparsed %s object (records must be parsed with atdata)", k)
+			}
+		}
+		if t, ok := v["$type"]; ok {
+			if s, isStr := t.(string); !isStr || s == "" {
+				return fmt.Errorf("$type must be a non-empty string")
+			} else if s == "blob" {
+				return fmt.Errorf("unparsed blob object (records must be parsed with atdata)")
+			}
+		}
+		for _, e := range v {
+			if err := checkParsed(e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("unexpected type %T in record", v)
+	}
 }
