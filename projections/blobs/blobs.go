@@ -34,8 +34,8 @@ type Blob struct {
 	DeclaredMime string `json:"declaredMime,omitempty"`
 	Size         int64  `json:"size,omitempty"`
 	UploadedAt   string `json:"uploadedAt,omitempty"`
-	Refs         int    `json:"refs,omitempty"`        // current records referencing it
-	FirstRef     string `json:"firstRef,omitempty"`    // a referencing record's path (listMissingBlobs)
+	Refs         int    `json:"refs,omitempty"`         // current records referencing it
+	FirstRef     string `json:"firstRef,omitempty"`     // a referencing record's path (listMissingBlobs)
 	Unreferenced int64  `json:"unreferenced,omitempty"` // unix ns since when it has no references; 0 while referenced
 	Quarantined  bool   `json:"quarantined,omitempty"`
 }
