@@ -15,6 +15,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/blocks"
 )
 
@@ -37,6 +38,9 @@ type Writer struct {
 	Accounts *accounts.Projection
 	Builder  *commit.Builder
 	Keys     *commit.SigningKeys
+	// Blobs, if set, is the blob index that records' blob references are
+	// checked against.
+	Blobs *blobs.Projection
 
 	// Limiter, if set, charges each commit's points (create 3, update 2,
 	// delete 1) against the account's hourly and daily budgets.
@@ -107,6 +111,9 @@ func (w *Writer) Apply(ctx context.Context, did syntax.DID, writes []commit.Writ
 	}
 	// The blocks projection must hold the head's tree before we build on it.
 	if err := w.Runner.CatchUp(ctx, head.Seq); err != nil {
+		return nil, err
+	}
+	if err := w.checkBlobRefs(ctx, did, writes); err != nil {
 		return nil, err
 	}
 	key, err := w.Keys.Get(ctx, did, acct.SigningKeySeq)

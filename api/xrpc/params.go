@@ -43,6 +43,9 @@ func ParseAtIdentifier(name, raw string) (syntax.AtIdentifier, error) {
 // ParseDID parses a DID parameter value.
 func ParseDID(name, raw string) (syntax.DID, error) { return parse(name, raw, syntax.ParseDID) }
 
+// ParseTID parses a TID (a repo rev) parameter.
+func ParseTID(name, raw string) (syntax.TID, error) { return parse(name, raw, syntax.ParseTID) }
+
 // ParseNSID parses an NSID parameter value.
 func ParseNSID(name, raw string) (syntax.NSID, error) { return parse(name, raw, syntax.ParseNSID) }
 

@@ -1,0 +1,187 @@
+package blob
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/labstack/echo/v4"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blobs"
+)
+
+// tempPrefix names upload temp files, so a restart can remove those a
+// crash left behind (CleanTemp).
+const tempPrefix = "upload-"
+
+// blobRef is the lexicon's blob object.
+type blobRef struct {
+	Type     string            `json:"$type"`
+	Ref      map[string]string `json:"ref"`
+	MimeType string            `json:"mimeType"`
+	Size     int64             `json:"size"`
+}
+
+func tooLarge(limit int64) *xrpc.Error {
+	return &xrpc.Error{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLarge",
+		Message: fmt.Sprintf("request entity too large: the upload limit is %d bytes", limit)}
+}
+
+// sniffer keeps the first 512 bytes for content sniffing.
+type sniffer struct{ head []byte }
+
+func (s *sniffer) Write(p []byte) (int, error) {
+	if n := 512 - len(s.head); n > 0 {
+		s.head = append(s.head, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// UploadBlob serves com.atproto.repo.uploadBlob. The body streams to a
+// temp file while it is hashed and its first bytes kept for sniffing;
+// nothing is kept when it passes the limit. The bytes are then stored under
+// the account and a blob.uploaded event appended, under the account's
+// write lock (which the collector takes too).
+func (h *Handlers) UploadBlob(c echo.Context) error {
+	caller, err := xrpc.RequireCaller(c)
+	if err != nil {
+		return err
+	}
+	req := c.Request()
+	ctx := req.Context()
+	if h.Limiter != nil {
+		if d := h.Limiter.Charge(c.RealIP(), 1, h.now()); !d.OK {
+			d.SetHeaders(c.Response().Header())
+			return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded"}
+		}
+	}
+	a, err := h.Accounts.Get(ctx, caller.DID)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return xrpc.AuthRequired("account not found")
+	}
+	if err != nil {
+		return err
+	}
+	if !a.Active {
+		return xrpc.InvalidRequest("Account is deactivated")
+	}
+	limit := h.maxSize()
+	if req.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	f, err := os.CreateTemp(h.TempDir, tempPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("upload temp file: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	sum := sha256.New()
+	sn := &sniffer{}
+	n, err := io.Copy(io.MultiWriter(f, sum, sn), io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		return xrpc.InvalidRequest("reading the upload: %v", err)
+	}
+	if n > limit {
+		return tooLarge(limit)
+	}
+	if req.ContentLength >= 0 && n != req.ContentLength {
+		return xrpc.InvalidRequest("the upload was %d bytes, Content-Length said %d", n, req.ContentLength)
+	}
+	c2, err := rawCID(sum)
+	if err != nil {
+		return err
+	}
+	declared := mediaType(req.Header.Get(echo.HeaderContentType))
+	mimeType := sniff(sn.head, declared)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+
+	unlock := h.Writer.Lock(caller.DID)
+	defer unlock()
+	if err := h.Store.Put(ctx, caller.DID, c2, f, n); err != nil {
+		return fmt.Errorf("store blob: %w", err)
+	}
+	ev, err := blobs.Event(caller.DID, blobs.TypeUploaded, blobs.Uploaded{CID: c2.String(), MimeType: mimeType, DeclaredMime: declared, Size: n})
+	if err != nil {
+		return err
+	}
+	seq, err := h.Log.Append(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if err := h.Runner.CatchUp(ctx, seq); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"blob": blobRef{Type: "blob", Ref: map[string]string{"$link": c2.String()}, MimeType: mimeType, Size: n}})
+}
+
+func rawCID(sum hash.Hash) (cid.Cid, error) {
+	mh, err := multihash.Encode(sum.Sum(nil), multihash.SHA2_256)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return cid.NewCidV1(cid.Raw, mh), nil
+}
+
+// mediaType is a Content-Type without parameters, lower-cased; "" when
+// absent or malformed.
+func mediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || !strings.Contains(mt, "/") {
+		return ""
+	}
+	return mt
+}
+
+// sniff names the bytes' type from their first bytes. Where the bytes say
+// nothing specific (unknown binary, or plain text, which detection cannot
+// tell from JSON or CSV), the declared type is used, then
+// application/octet-stream, as the reference does.
+func sniff(head []byte, declared string) string {
+	sniffed := "application/octet-stream"
+	if len(head) > 0 {
+		sniffed = mediaType(http.DetectContentType(head))
+	}
+	switch {
+	case sniffed != "application/octet-stream" && sniffed != "text/plain":
+		return sniffed
+	case declared != "" && declared != "*/*":
+		return declared
+	}
+	return sniffed
+}
+
+// CleanTemp removes upload temp files a crash left in dir.
+func CleanTemp(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tempPrefix) {
+			if err := os.Remove(dir + string(os.PathSeparator) + e.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
