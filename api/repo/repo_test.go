@@ -232,7 +232,7 @@ func TestWriteErrors(t *testing.T) {
 		errName string
 		msg     string
 	}{
-		{"no auth", "createRecord", "", map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 401, "AuthRequired", ""},
+		{"no auth", "createRecord", "", map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 401, "AuthMissing", ""},
 		{"bad token", "createRecord", "nonsense", map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 400, "InvalidToken", ""},
 		{"refresh token as access", "createRecord", a.Refresh, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 400, "InvalidToken", ""},
 		{"other account's repo", "createRecord", b.Token, map[string]any{"repo": a.DID, "collection": "app.bsky.feed.post", "record": post("x")}, 401, "AuthRequired", ""},

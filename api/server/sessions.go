@@ -247,8 +247,11 @@ func (s *Sessions) GetSession(c echo.Context) error {
 
 func (s *Sessions) refreshClaims(c echo.Context, allowExpired bool) (auth.Claims, error) {
 	tok, ok, err := auth.BearerToken(c.Request().Header.Get(echo.HeaderAuthorization))
-	if err != nil || !ok {
+	if err != nil {
 		return auth.Claims{}, xrpc.AuthRequired("a refresh token is required")
+	}
+	if !ok {
+		return auth.Claims{}, xrpc.AuthMissing()
 	}
 	var claims auth.Claims
 	if allowExpired {

@@ -29,10 +29,17 @@ func AuthRequired(msg string) *Error {
 	return &Error{Status: http.StatusUnauthorized, Name: "AuthRequired", Message: msg}
 }
 
-// RequireCaller returns the caller or a 401.
+// AuthMissing is the 401 for a request that carries no credentials where
+// they are required: the reference's AuthRequiredError(undefined,
+// 'AuthMissing').
+func AuthMissing() *Error {
+	return &Error{Status: http.StatusUnauthorized, Name: "AuthMissing", Message: "Authentication Required"}
+}
+
+// RequireCaller returns the caller, or the 401 AuthMissing.
 func RequireCaller(c echo.Context) (*Caller, error) {
 	if caller := GetCaller(c); caller != nil {
 		return caller, nil
 	}
-	return nil, AuthRequired("authentication required")
+	return nil, AuthMissing()
 }

@@ -1,0 +1,107 @@
+package jsclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// installTimeout bounds `npm ci`.
+const installTimeout = 5 * time.Minute
+
+var (
+	installOnce sync.Once
+	installErr  error
+)
+
+// ensureInstalled runs `npm ci` in dir unless node_modules already holds
+// exactly what package-lock.json pins. Test binaries of several packages
+// may run at once: the check and the install happen under a file lock.
+func ensureInstalled(dir string) error {
+	installOnce.Do(func() {
+		installErr = install(dir)
+	})
+	return installErr
+}
+
+func install(dir string) error {
+	unlock, err := lockFile(filepath.Join(dir, ".npm-ci.lock"))
+	if err != nil {
+		return fmt.Errorf("jsclient: locking %s: %w", dir, err)
+	}
+	defer unlock()
+	why, err := needsInstall(dir)
+	if err != nil || why == "" {
+		return err
+	}
+	npm, err := tool("PDSLOG_NPM", "npm")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
+	defer cancel()
+	// --loglevel=error: @atproto/api 0.21.0 declares node >= 22 and npm
+	// warns (EBADENGINE) on Node 20, where the script runs without fault.
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("jsclient: %s, and `npm ci` in %s failed (run it there by hand to see why): %v\n%s", why, dir, err, out)
+	}
+	if why, err := needsInstall(dir); err != nil || why != "" {
+		return fmt.Errorf("jsclient: after `npm ci` in %s: %s %v", dir, why, err)
+	}
+	return nil
+}
+
+// needsInstall says why node_modules must be (re)installed, or "" if it
+// matches package-lock.json: every locked package is installed at its
+// locked version, per npm's own record (node_modules/.package-lock.json).
+func needsInstall(dir string) (string, error) {
+	want, err := lockedVersions(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		return "", fmt.Errorf("jsclient: %w", err)
+	}
+	have, err := lockedVersions(filepath.Join(dir, "node_modules", ".package-lock.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "node_modules is not installed", nil
+	}
+	if err != nil {
+		return "node_modules is unreadable (" + err.Error() + ")", nil
+	}
+	for path, v := range want {
+		if have[path] != v {
+			return fmt.Sprintf("node_modules differs from package-lock.json (%s: have %q, want %q)", path, have[path], v), nil
+		}
+	}
+	return "", nil
+}
+
+func lockedVersions(file string) (map[string]string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var lock struct {
+		Packages map[string]struct {
+			Version string `json:"version"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(b, &lock); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	out := map[string]string{}
+	for path, p := range lock.Packages {
+		if strings.HasPrefix(path, "node_modules/") {
+			out[path] = p.Version
+		}
+	}
+	return out, nil
+}
