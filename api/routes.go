@@ -20,8 +20,14 @@ func (s *Server) routes() {
 		e.GET("/xrpc/com.atproto.identity.getRecommendedDidCredentials", su.GetRecommendedDidCredentials)
 	}
 	if ss := s.opts.Sessions; ss != nil {
-		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss, Hostname: s.opts.Service.Hostname, ServiceDID: s.opts.Service.DID()}
+		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss, Hostname: s.opts.Service.Hostname, ServiceDID: s.opts.Service.DID(),
+			Blobs: s.opts.BlobIndex}
+		if s.blob != nil {
+			admin.DeleteBlobs = s.blob.DeleteAccountBlobs
+		}
 		e.POST("/xrpc/com.atproto.admin.deleteAccount", admin.DeleteAccount)
+		e.POST("/xrpc/com.atproto.admin.updateSubjectStatus", admin.UpdateSubjectStatus)
+		e.GET("/xrpc/com.atproto.admin.getSubjectStatus", admin.GetSubjectStatus)
 		e.POST("/xrpc/com.atproto.server.createInviteCode", admin.CreateInviteCode)
 		e.POST("/xrpc/com.atproto.server.createInviteCodes", admin.CreateInviteCodes)
 		e.POST("/xrpc/com.atproto.server.createSession", ss.CreateSession)
@@ -48,6 +54,14 @@ func (s *Server) routes() {
 	e.POST("/xrpc/com.atproto.repo.putRecord", s.repo.PutRecord)
 	e.POST("/xrpc/com.atproto.repo.deleteRecord", s.repo.DeleteRecord)
 	e.POST("/xrpc/com.atproto.repo.applyWrites", s.repo.ApplyWrites)
+
+	// blobs
+	if b := s.blob; b != nil {
+		e.POST("/xrpc/com.atproto.repo.uploadBlob", b.UploadBlob)
+		e.GET("/xrpc/com.atproto.repo.listMissingBlobs", b.ListMissingBlobs)
+		e.GET("/xrpc/com.atproto.sync.getBlob", b.GetBlob)
+		e.GET("/xrpc/com.atproto.sync.listBlobs", b.ListBlobs)
+	}
 
 	e.Any("/xrpc/:nsid", s.notImplemented)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/identity"
 	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/api/server"
@@ -18,6 +19,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 )
@@ -50,6 +52,14 @@ type Options struct {
 	// CORSOrigins limits cross-origin requests to these origins; empty
 	// means any origin, as the reference PDS allows.
 	CORSOrigins []string
+	// BlobStore and BlobIndex, if set, serve blobs (uploadBlob, getBlob,
+	// listBlobs, listMissingBlobs) and make record writes check their
+	// blob references.
+	BlobStore   blob.Store
+	BlobIndex   *blobs.Projection
+	BlobTempDir string        // upload temp files; "" means os.TempDir()
+	BlobMaxSize int64         // 0 means blob.DefaultMaxSize
+	BlobLimiter *auth.Limiter // uploads per client IP
 }
 
 // Server is the HTTP server.
@@ -60,7 +70,12 @@ type Server struct {
 	repo     *repo.Handlers
 	server   *server.Handlers
 	identity *identity.Handlers
+	blob     *blob.Handlers
 }
+
+// Blobs returns the blob handlers (for the collector), or nil when blobs
+// are not served.
+func (s *Server) Blobs() *blob.Handlers { return s.blob }
 
 // New builds the server and its route table.
 func New(opts Options) *Server {
@@ -72,8 +87,11 @@ func New(opts Options) *Server {
 	e.HTTPErrorHandler = xrpc.ErrorHandler(opts.Logger)
 	s := &Server{opts: opts, e: e, metrics: opts.Metrics}
 	e.Use(s.observe)
+	// No AllowHeaders: a preflight is allowed the headers it asks for, as
+	// the reference's cors() does. "*" there would not cover Authorization
+	// (Fetch standard), and browsers would refuse every authenticated call.
 	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: corsOrigins(opts.CORSOrigins),
-		AllowHeaders: []string{"*"}, ExposeHeaders: []string{"*"}, MaxAge: 86400}))
+		ExposeHeaders: []string{"*"}, MaxAge: 86400}))
 	e.Use(s.authenticate)
 	s.repo = &repo.Handlers{
 		PublicURL: opts.Service.PublicURL(),
@@ -81,6 +99,11 @@ func New(opts Options) *Server {
 			Limiter: opts.WriteLimiter},
 		Records:  opts.Records,
 		Accounts: opts.Accounts,
+	}
+	if opts.BlobStore != nil && opts.BlobIndex != nil {
+		s.repo.Writer.Blobs = opts.BlobIndex
+		s.blob = &blob.Handlers{Store: opts.BlobStore, Index: opts.BlobIndex, Accounts: opts.Accounts, Writer: s.repo.Writer,
+			Log: opts.Log, Runner: opts.Runner, TempDir: opts.BlobTempDir, MaxSize: opts.BlobMaxSize, Limiter: opts.BlobLimiter}
 	}
 	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
 	s.identity = &identity.Handlers{Accounts: opts.Accounts}

@@ -26,6 +26,8 @@ type Store interface {
 	Open(ctx context.Context, did syntax.DID, c cid.Cid, off, n int64) (io.ReadCloser, error)
 	// Delete removes did's blob c; a missing blob is not an error.
 	Delete(ctx context.Context, did syntax.DID, c cid.Cid) error
+	// DeleteAccount removes every blob of did.
+	DeleteAccount(ctx context.Context, did syntax.DID) error
 }
 
 // DefaultMaxSize is the upload limit when none is set: the reference
@@ -64,4 +66,9 @@ func (h *Handlers) now() time.Time {
 		return h.Now()
 	}
 	return time.Now()
+}
+
+// DeleteAccountBlobs removes a deleted account's blob bytes.
+func (h *Handlers) DeleteAccountBlobs(ctx context.Context, did syntax.DID) error {
+	return h.Store.DeleteAccount(ctx, did)
 }

@@ -66,4 +66,3 @@ func (w *Writer) checkBlobRefs(ctx context.Context, did syntax.DID, writes []com
 // Lock takes did's write lock: writes, blob uploads and the blob collector
 // of one account serialise on it. Call the returned func to release it.
 func (w *Writer) Lock(did syntax.DID) (unlock func()) { return w.lock(did) }
-

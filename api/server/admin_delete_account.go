@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -11,6 +13,7 @@ import (
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blobs"
 )
 
 // Admin serves com.atproto.admin.* behind HTTP basic auth admin:PASSWORD.
@@ -19,6 +22,10 @@ type Admin struct {
 	Sessions   *Sessions
 	Hostname   string     // for invite codes
 	ServiceDID syntax.DID // the DID server-level events are about
+	// Blobs, if set, is the blob index (blob takedowns).
+	Blobs *blobs.Projection
+	// DeleteBlobs, if set, removes a deleted account's blob bytes.
+	DeleteBlobs func(ctx context.Context, did syntax.DID) error
 }
 
 func (a *Admin) check(c echo.Context) error {
@@ -68,6 +75,13 @@ func (a *Admin) DeleteAccount(c echo.Context) error {
 	}
 	if _, err := s.Log.Purge(ctx, did, seq); err != nil {
 		return err
+	}
+	// The index forgot the account's blobs with the deletion; the bytes go
+	// last (a crash before leaves unreachable bytes, never served).
+	if a.DeleteBlobs != nil {
+		if err := a.DeleteBlobs(ctx, did); err != nil {
+			return fmt.Errorf("delete blobs of %s: %w", did, err)
+		}
 	}
 	return c.NoContent(http.StatusOK)
 }
