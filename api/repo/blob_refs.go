@@ -43,8 +43,8 @@ func (w *Writer) checkBlobRefs(ctx context.Context, did syntax.DID, writes []com
 	}
 	for _, r := range refs {
 		c, err := cid.Decode(r.CID)
-		if err != nil {
-			return bad("InvalidRequest", "Invalid blob ref: %s", r.CID)
+		if err != nil || c.Version() != 1 || c.Type() != cid.Raw {
+			return bad("InvalidRequest", "Invalid blob ref %s: blobs are CIDv1 with the raw codec", r.CID)
 		}
 		b, err := w.Blobs.Get(ctx, did, c)
 		if errors.Is(err, blobs.ErrNotFound) || (err == nil && !b.Uploaded) {

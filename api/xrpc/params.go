@@ -1,6 +1,7 @@
 package xrpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
@@ -110,13 +112,21 @@ func BindJSON(c echo.Context, limit int64, v any) error {
 	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(strings.ToLower(mt)) != "application/json" {
 		return InvalidRequest("request body must be application/json, got %q", ct)
 	}
-	body := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
+	// The body is read whole (it is at most limit) so that invalid UTF-8,
+	// which encoding/json would silently replace with U+FFFD, is refused.
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLarge", Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 		}
+		return InvalidRequest("reading the body: %v", err)
+	}
+	if !utf8.Valid(body) {
+		return InvalidRequest("invalid JSON body: not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
 		return InvalidRequest("invalid JSON body: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {

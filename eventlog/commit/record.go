@@ -2,6 +2,7 @@ package commit
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -98,7 +99,10 @@ func checkParsed(v any, depth int) error {
 				return fmt.Errorf("unparsed blob object (records must be parsed with atdata)")
 			}
 		}
-		for _, e := range v {
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) {
+				return fmt.Errorf("map key %q contains a NUL character", k)
+			}
 			if err := checkParsed(e, depth+1); err != nil {
 				return err
 			}

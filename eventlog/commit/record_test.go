@@ -43,6 +43,7 @@ func TestEncodeRecordParsedData(t *testing.T) {
 		{"raw": map[string]any{"$bytes": "aGVsbG8"}},
 		{"n": 1.5},
 		{"x": map[string]any{"$type": ""}},
+		{"a\x00b": "nul in a key"},
 	}
 	for _, r := range bad {
 		if _, _, err := commit.EncodeRecord("com.example.thing", r); !errors.Is(err, commit.ErrInvalidRecord) {
