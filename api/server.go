@@ -20,6 +20,7 @@ import (
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
+	"github.com/pdslog/pdslog/projections/blobstore"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 )
@@ -55,7 +56,7 @@ type Options struct {
 	// BlobStore and BlobIndex, if set, serve blobs (uploadBlob, getBlob,
 	// listBlobs, listMissingBlobs) and make record writes check their
 	// blob references.
-	BlobStore   blob.Store
+	BlobStore   blobstore.Store
 	BlobIndex   *blobs.Projection
 	BlobTempDir string        // upload temp files; "" means os.TempDir()
 	BlobMaxSize int64         // 0 means blob.DefaultMaxSize

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/plc"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
@@ -32,6 +34,9 @@ import (
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blobs"
+	"github.com/pdslog/pdslog/projections/blobstore"
+	"github.com/pdslog/pdslog/projections/blobstore/disk"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
@@ -57,26 +62,70 @@ type Env struct {
 	Server   *httptest.Server
 	Sessions *server.Sessions
 	Signup   *server.Signup
-	n        int
+	// Blobs: the index, a real disk store in a temp dir, upload temp dir
+	// and the blob handlers.
+	BlobIndex   *blobs.Projection
+	BlobStore   blobstore.Store
+	BlobTempDir string
+	Blob        *blob.Handlers
+	// Clock is what the log and the blob handlers read as now: advance it
+	// to pass time-based thresholds (blob graces).
+	Clock *Clock
+	n     int
+}
+
+// BlobMaxSize is the test server's upload limit (small, so limit tests are
+// fast).
+const BlobMaxSize = 256 << 10
+
+// Clock is the wall clock shifted by an offset tests advance.
+type Clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+// Now is the shifted time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+// Add moves the clock forward by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
+
+// BlobCollector returns a collector of this env's blobs with grace g.
+func (e *Env) BlobCollector(g time.Duration) *blob.Collector {
+	return &blob.Collector{Handlers: e.Blob, Grace: g, Logger: slog.New(slog.DiscardHandler)}
 }
 
 // New starts a server.
 func New(t testing.TB) *Env {
 	t.Helper()
-	l := eventlogtest.Open(t, nil)
+	clock := &Clock{}
+	l := eventlogtest.Open(t, &eventlog.Options{Now: clock.Now})
 	s, err := projections.OpenStore(t.TempDir(), &projections.StoreOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	env := &Env{T: t, Log: l, Store: s, Accounts: accounts.New(s), Records: records.New(s), Blocks: blocks.New(s),
-		Repos: repos.New(s), Builder: commit.NewBuilder(nil)}
+		Repos: repos.New(s), Builder: commit.NewBuilder(nil), BlobIndex: blobs.New(s), BlobTempDir: t.TempDir(), Clock: clock}
+	bs, err := disk.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.BlobStore = bs
 	lex, err := lexicon.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.Builder.Validator = commit.Lexicons(lex)
-	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts},
+	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts, env.BlobIndex},
 		&projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
 	tokens, err := auth.NewTokens([]byte("apitest-jwt-secret"), Service.DID())
 	if err != nil {
@@ -92,7 +141,10 @@ func New(t testing.TB) *Env {
 	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
 		HandleLimiter: auth.NewUpdateHandleLimiter(1000)}
 	srv := api.New(api.Options{WriteLimiter: auth.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
+		BlobStore: env.BlobStore, BlobIndex: env.BlobIndex, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize, BlobLimiter: auth.NewUploadBlobLimiter(1000),
 		Builder: env.Builder, Keys: keys, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
+	env.Blob = srv.Blobs()
+	env.Blob.Now = env.Clock.Now
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
 	return env

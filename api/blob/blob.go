@@ -2,11 +2,9 @@ package blob
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"github.com/ipfs/go-cid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
@@ -15,20 +13,8 @@ import (
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
+	"github.com/pdslog/pdslog/projections/blobstore"
 )
-
-// Store is the part of a blob store this package uses (projections/blobstore).
-type Store interface {
-	// Put stores size bytes from r as did's blob c, atomically; storing an
-	// existing blob again succeeds without rewriting it.
-	Put(ctx context.Context, did syntax.DID, c cid.Cid, r io.Reader, size int64) error
-	// Open reads n bytes (n < 0: to the end) of did's blob c from off.
-	Open(ctx context.Context, did syntax.DID, c cid.Cid, off, n int64) (io.ReadCloser, error)
-	// Delete removes did's blob c; a missing blob is not an error.
-	Delete(ctx context.Context, did syntax.DID, c cid.Cid) error
-	// DeleteAccount removes every blob of did.
-	DeleteAccount(ctx context.Context, did syntax.DID) error
-}
 
 // DefaultMaxSize is the upload limit when none is set: the reference
 // installer's PDS_BLOB_UPLOAD_LIMIT.
@@ -36,7 +22,7 @@ const DefaultMaxSize = 104857600
 
 // Handlers serve the blob methods.
 type Handlers struct {
-	Store    Store
+	Store    blobstore.Store
 	Index    *blobs.Projection
 	Accounts *accounts.Projection
 	Writer   *repo.Writer // its per-account lock, log and runner

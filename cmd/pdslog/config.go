@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -79,6 +80,33 @@ func (f *flags) Int(p *int, name string, def int, usage string, envs ...string) 
 		}
 	}
 	f.IntVar(p, name, def, envUsage(usage, envs))
+}
+
+func (f *flags) Int64(p *int64, name string, def int64, usage string, envs ...string) {
+	if e, v, ok := lookupEnv(envs); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not an integer", e, v))
+		} else {
+			def = n
+		}
+	}
+	f.Int64Var(p, name, def, envUsage(usage, envs))
+}
+
+// Duration reads a Go duration ("90s", "1h"); from the environment a bare
+// integer is taken as milliseconds, the reference's *_MS convention.
+func (f *flags) Duration(p *time.Duration, name string, def time.Duration, usage string, envs ...string) {
+	if e, v, ok := lookupEnv(envs); ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			def = time.Duration(ms) * time.Millisecond
+		} else if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		} else {
+			f.envErrs = append(f.envErrs, fmt.Errorf("%s=%q: not a duration", e, v))
+		}
+	}
+	f.DurationVar(p, name, def, envUsage(usage, envs))
 }
 
 func (f *flags) Uint64(p *uint64, name string, def uint64, usage string, envs ...string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
@@ -38,6 +39,7 @@ type dataDir struct {
 	blocks   *blocks.Projection
 	records  *records.Projection
 	accounts *accounts.Projection
+	blobs    *blobs.Projection
 	runner   *projections.Runner
 }
 
@@ -79,6 +81,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 		return nil, err
 	}
 	d.repos, d.blocks, d.records, d.accounts = repos.New(d.store), blocks.New(d.store), records.New(d.store), accounts.New(d.store)
+	d.blobs = blobs.New(d.store)
 	d.runner = projections.NewRunner(d.log, d.projections(), &projections.RunnerOptions{Logger: o.logger})
 	ok = true
 	return d, nil
@@ -86,7 +89,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 
 // projections lists every local projection, in the order they are fed.
 func (d *dataDir) projections() []projections.Projection {
-	return []projections.Projection{d.repos, d.blocks, d.records, d.accounts}
+	return []projections.Projection{d.repos, d.blocks, d.records, d.accounts, d.blobs}
 }
 
 func (d *dataDir) close() error {

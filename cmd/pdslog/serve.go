@@ -15,6 +15,7 @@ import (
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/crawl"
 	"github.com/pdslog/pdslog/api/plc"
 	"github.com/pdslog/pdslog/api/server"
@@ -44,6 +45,7 @@ type serveCommand struct {
 	adminPassword  string
 	devMode        bool
 	crawlers       string
+	blobs          blobSettings
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -68,6 +70,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.String(&c.adminPassword, "admin-password", "", "password for admin methods (HTTP basic, user admin); unset disables them", "PDS_ADMIN_PASSWORD")
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
+	c.blobs.register(f)
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
 	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …)", "PDS_DEV_MODE")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
@@ -146,13 +149,20 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if c.adminPassword == "" {
 		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
 	}
-	srv := api.New(api.Options{Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
+	blobStore, blobTmp, err := c.blobs.open(c.dataDir)
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Options{BlobStore: blobStore, BlobIndex: d.blobs, BlobTempDir: blobTmp, BlobMaxSize: c.blobs.uploadLimit,
+		BlobLimiter: auth.NewUploadBlobLimiter(100_000), Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
 		Builder: builder, Keys: keys, Logger: logger, Version: version()})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.runner.Run(runCtx) })
+	collector := &blob.Collector{Handlers: srv.Blobs(), Grace: c.blobs.grace, Logger: logger.With("component", "blob_collector")}
+	wg.Go(func() { _ = collector.Run(runCtx) })
 	if crawlers := splitList(c.crawlers); len(crawlers) > 0 {
 		n := &crawl.Notifier{Hostname: c.hostname, Crawlers: crawlers, Logger: logger.With("component", "crawl")}
 		wg.Go(func() {

@@ -73,6 +73,9 @@ func (c *serveCommand) validate() error {
 			return bad("PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "not a K-256 private key")
 		}
 	}
+	if err := c.blobs.validate(); err != nil {
+		return err
+	}
 	if c.drain <= 0 {
 		return usageError{fmt.Sprintf("--drain-timeout must be positive, got %s", c.drain)}
 	}
