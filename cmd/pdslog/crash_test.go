@@ -33,6 +33,10 @@ func TestMain(m *testing.M) {
 		crashChild(dir)
 		return
 	}
+	if args := os.Getenv(serveChildEnv); args != "" {
+		serveChild(strings.Split(args, "\x1f"))
+		return
+	}
 	os.Exit(m.Run())
 }
 

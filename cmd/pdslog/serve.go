@@ -161,7 +161,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.runner.Run(runCtx) })
-	collector := &blob.Collector{Handlers: srv.Blobs(), Grace: c.blobs.grace, Logger: logger.With("component", "blob_collector")}
+	collector := &blob.Collector{Handlers: srv.Blobs(), Grace: c.blobs.grace, Interval: c.blobs.collectEach, Logger: logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = collector.Run(runCtx) })
 	if crawlers := splitList(c.crawlers); len(crawlers) > 0 {
 		n := &crawl.Notifier{Hostname: c.hostname, Crawlers: crawlers, Logger: logger.With("component", "crawl")}

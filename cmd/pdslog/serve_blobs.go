@@ -18,12 +18,14 @@ type blobSettings struct {
 	tmpDir      string
 	uploadLimit int64
 	grace       time.Duration
+	collectEach time.Duration
 }
 
 func (b *blobSettings) register(f *flags) {
 	f.String(&b.diskDir, "blobstore-disk-location", "", "directory of the local blob store (default: DATA_DIR/blobs)", "PDS_BLOBSTORE_DISK_LOCATION")
 	f.String(&b.tmpDir, "blobstore-disk-tmp-location", "", "directory for uploads in flight (default: DATA_DIR/blobs/tmp)", "PDS_BLOBSTORE_DISK_TMP_LOCATION")
 	f.Int64(&b.uploadLimit, "blob-upload-limit", blob.DefaultMaxSize, "largest blob upload accepted, in bytes", "PDS_BLOB_UPLOAD_LIMIT")
+	f.Duration(&b.collectEach, "blob-collect-interval", blob.DefaultCollectInterval, "how often unreferenced blobs past their grace are looked for", "PDSLOG_BLOB_COLLECT_INTERVAL")
 	f.Duration(&b.grace, "blob-grace", blob.DefaultGrace, "how long a blob no record references is kept before it is deleted", "PDSLOG_BLOB_GRACE")
 }
 
@@ -33,6 +35,9 @@ func (b *blobSettings) validate() error {
 	}
 	if b.grace <= 0 {
 		return usageError{fmt.Sprintf("PDSLOG_BLOB_GRACE: must be positive, got %s", b.grace)}
+	}
+	if b.collectEach <= 0 {
+		return usageError{fmt.Sprintf("PDSLOG_BLOB_COLLECT_INTERVAL: must be positive, got %s", b.collectEach)}
 	}
 	return nil
 }

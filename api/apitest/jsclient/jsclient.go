@@ -10,10 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pdslog/pdslog/api/apitest/npm"
 )
 
 // DefaultTimeout bounds one run of the script: generous, for a loaded
@@ -101,12 +102,12 @@ func Exec(ctx context.Context, pdsURL, inviteCode string, opts Options) (*Result
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureInstalled(dir); err != nil {
-		return nil, err
+	if err := npm.Install(dir); err != nil {
+		return nil, fmt.Errorf("jsclient: %w", err)
 	}
-	node, err := tool("PDSLOG_NODE", "node")
+	node, err := npm.Tool("PDSLOG_NODE", "node")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jsclient: the @atproto/api tests run client.mjs under Node.js: %w", err)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -152,27 +153,9 @@ func Exec(ctx context.Context, pdsURL, inviteCode string, opts Options) (*Result
 // Dir is the directory holding client.mjs, package.json and node_modules:
 // $PDSLOG_JSCLIENT_DIR, or this source file's directory.
 func Dir() (string, error) {
-	if d := os.Getenv("PDSLOG_JSCLIENT_DIR"); d != "" {
-		return d, nil
-	}
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("jsclient: cannot locate the jsclient directory; set PDSLOG_JSCLIENT_DIR")
-	}
-	dir := filepath.Dir(file)
-	if _, err := os.Stat(filepath.Join(dir, "client.mjs")); err != nil {
-		return "", fmt.Errorf("jsclient: no client.mjs in %s (built with -trimpath?); set PDSLOG_JSCLIENT_DIR: %w", dir, err)
+	dir, err := npm.PackageDir("PDSLOG_JSCLIENT_DIR", "client.mjs")
+	if err != nil {
+		return "", fmt.Errorf("jsclient: %w", err)
 	}
 	return dir, nil
-}
-
-func tool(env, name string) (string, error) {
-	if p := os.Getenv(env); p != "" {
-		return p, nil
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("jsclient: %s not found on PATH (set %s): the @atproto/api tests run client.mjs under Node.js (>= 20) and install it with npm: install Node.js and npm: %w", name, env, err)
-	}
-	return p, nil
 }

@@ -3,8 +3,6 @@ package plcserver
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,18 +10,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pdslog/pdslog/api/apitest/npm"
 )
 
 // Timeouts: generous, for a loaded 2-core CI machine.
 const (
-	installTimeout = 5 * time.Minute
-	readyTimeout   = 30 * time.Second
-	stopTimeout    = 5 * time.Second
+	readyTimeout = 30 * time.Second
+	stopTimeout  = 5 * time.Second
 )
 
 // Server is a running PLC directory.
@@ -49,12 +46,12 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ensureInstalled(dir); err != nil {
-		t.Fatal(err)
+	if err := npm.Install(dir); err != nil {
+		t.Fatalf("plcserver: %v", err)
 	}
-	node, err := tool("PDSLOG_NODE", "node")
+	node, err := npm.Tool("PDSLOG_NODE", "node")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("plcserver: tests that need a PLC directory run the npm package @did-plc/server under Node.js: %v", err)
 	}
 
 	s := &Server{out: newOutput(), exited: make(chan struct{})}
@@ -186,118 +183,9 @@ func (o *output) String() string {
 // Dir is the directory holding server.js, package.json and node_modules:
 // $PDSLOG_PLCSERVER_DIR, or this source file's directory.
 func Dir() (string, error) {
-	if d := os.Getenv("PDSLOG_PLCSERVER_DIR"); d != "" {
-		return d, nil
-	}
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", errors.New("plcserver: cannot locate the plcserver directory; set PDSLOG_PLCSERVER_DIR")
-	}
-	dir := filepath.Dir(file)
-	if _, err := os.Stat(filepath.Join(dir, "server.js")); err != nil {
-		return "", fmt.Errorf("plcserver: no server.js in %s (built with -trimpath?); set PDSLOG_PLCSERVER_DIR: %w", dir, err)
-	}
-	return dir, nil
-}
-
-func tool(env, name string) (string, error) {
-	if p := os.Getenv(env); p != "" {
-		return p, nil
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		return "", fmt.Errorf("plcserver: %s not found on PATH (set %s): tests that need a PLC directory run the npm package @did-plc/server under Node.js (>= 20) and install it with npm: install Node.js and npm: %w", name, env, err)
-	}
-	return p, nil
-}
-
-var (
-	installOnce sync.Once
-	installErr  error
-)
-
-// ensureInstalled runs `npm ci` in dir unless node_modules already holds
-// exactly what package-lock.json pins. Test binaries of several packages
-// may run at once: the check and the install happen under a file lock.
-func ensureInstalled(dir string) error {
-	installOnce.Do(func() {
-		installErr = install(dir)
-	})
-	return installErr
-}
-
-func install(dir string) error {
-	unlock, err := lockFile(filepath.Join(dir, ".npm-ci.lock"))
-	if err != nil {
-		return fmt.Errorf("plcserver: locking %s: %w", dir, err)
-	}
-	defer unlock()
-	why, err := needsInstall(dir)
-	if err != nil {
-		return err
-	}
-	if why == "" {
-		return nil
-	}
-	npm, err := tool("PDSLOG_NPM", "npm")
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("plcserver: %s, and `npm ci` in %s failed (run it there by hand to see why): %v\n%s", why, dir, err, out)
-	}
-	if why, err := needsInstall(dir); err != nil || why != "" {
-		return fmt.Errorf("plcserver: after `npm ci` in %s: %s %v", dir, why, err)
-	}
-	return nil
-}
-
-// needsInstall says why node_modules must be (re)installed, or "" if it
-// matches package-lock.json: every locked package is installed at its
-// locked version, per npm's own record (node_modules/.package-lock.json).
-func needsInstall(dir string) (string, error) {
-	want, err := lockedVersions(filepath.Join(dir, "package-lock.json"))
+	dir, err := npm.PackageDir("PDSLOG_PLCSERVER_DIR", "server.js")
 	if err != nil {
 		return "", fmt.Errorf("plcserver: %w", err)
 	}
-	have, err := lockedVersions(filepath.Join(dir, "node_modules", ".package-lock.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return "node_modules is not installed", nil
-	}
-	if err != nil {
-		return "node_modules is unreadable (" + err.Error() + ")", nil
-	}
-	for path, v := range want {
-		if have[path] != v {
-			return fmt.Sprintf("node_modules differs from package-lock.json (%s: have %q, want %q)", path, have[path], v), nil
-		}
-	}
-	return "", nil
-}
-
-func lockedVersions(file string) (map[string]string, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	var lock struct {
-		Packages map[string]struct {
-			Version string `json:"version"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal(b, &lock); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
-	}
-	out := map[string]string{}
-	for path, p := range lock.Packages {
-		if strings.HasPrefix(path, "node_modules/") {
-			out[path] = p.Version
-		}
-	}
-	return out, nil
+	return dir, nil
 }

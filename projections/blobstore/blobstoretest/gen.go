@@ -12,15 +12,26 @@ import (
 )
 
 // Gen is size deterministic pseudo-random bytes made from seed as they are
-// read: a blob of any size that takes no memory. It is an io.Reader,
-// io.ReaderAt and io.Seeker, like the *os.File uploads arrive in.
+// read: a blob of any size that takes no memory beyond a 64 KiB table. It
+// is an io.Reader, io.ReaderAt and io.Seeker, like the *os.File uploads
+// arrive in. Each 64 KiB chunk is the seed's table rotated by a
+// pseudo-random amount, so chunks differ and reading is a copy.
 type Gen struct {
+	table     []byte
 	seed      uint64
 	size, off int64
 }
 
+const genChunk = 64 << 10
+
 // NewGen returns the size bytes of seed, positioned at the start.
-func NewGen(seed uint64, size int64) *Gen { return &Gen{seed: seed, size: size} }
+func NewGen(seed uint64, size int64) *Gen {
+	t := make([]byte, genChunk)
+	for i := 0; i < genChunk; i += 8 {
+		binary.LittleEndian.PutUint64(t[i:], mix(seed, uint64(i/8)))
+	}
+	return &Gen{table: t, seed: seed, size: size}
+}
 
 // Size returns the number of bytes.
 func (g *Gen) Size() int64 { return g.size }
@@ -37,16 +48,15 @@ func (g *Gen) ReadAt(p []byte, off int64) (int, error) {
 	if int64(n) > g.size-off {
 		n = int(g.size - off)
 	}
-	var word [8]byte
 	for i := 0; i < n; {
 		pos := off + int64(i)
-		if pos%8 == 0 && n-i >= 8 {
-			binary.LittleEndian.PutUint64(p[i:], mix(g.seed, uint64(pos/8)))
-			i += 8
-			continue
+		chunk := uint64(pos / genChunk)
+		at := (int(pos%genChunk) + int(mix(^g.seed, chunk)%genChunk)) % genChunk
+		end := min(n, i+genChunk-int(pos%genChunk)) // the end of this chunk
+		k := copy(p[i:end], g.table[at:])
+		if i+k < end {
+			k += copy(p[i+k:end], g.table)
 		}
-		binary.LittleEndian.PutUint64(word[:], mix(g.seed, uint64(pos/8)))
-		k := copy(p[i:n], word[pos%8:])
 		i += k
 	}
 	if n < len(p) {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package plcserver
+package npm
 
 import (
 	"os"

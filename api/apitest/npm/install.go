@@ -1,4 +1,4 @@
-package jsclient
+package npm
 
 import (
 	"context"
@@ -17,46 +17,54 @@ import (
 const installTimeout = 5 * time.Minute
 
 var (
-	installOnce sync.Once
-	installErr  error
+	installsMu sync.Mutex
+	installs   = map[string]func() error{}
 )
 
-// ensureInstalled runs `npm ci` in dir unless node_modules already holds
-// exactly what package-lock.json pins. Test binaries of several packages
-// may run at once: the check and the install happen under a file lock.
-func ensureInstalled(dir string) error {
-	installOnce.Do(func() {
-		installErr = install(dir)
-	})
-	return installErr
+// Install makes dir's node_modules hold exactly what dir/package-lock.json
+// pins, running `npm ci` in dir if it does not. The check and the install
+// happen under a file lock (dir/.npm-ci.lock), so test binaries of several
+// packages running at once install once; within a process, Install runs
+// once per dir and later calls return the first call's error.
+func Install(dir string) error {
+	dir = filepath.Clean(dir)
+	installsMu.Lock()
+	once, ok := installs[dir]
+	if !ok {
+		once = sync.OnceValue(func() error { return install(dir) })
+		installs[dir] = once
+	}
+	installsMu.Unlock()
+	return once()
 }
 
 func install(dir string) error {
 	unlock, err := lockFile(filepath.Join(dir, ".npm-ci.lock"))
 	if err != nil {
-		return fmt.Errorf("jsclient: locking %s: %w", dir, err)
+		return fmt.Errorf("npm: locking %s: %w", dir, err)
 	}
 	defer unlock()
 	why, err := needsInstall(dir)
 	if err != nil || why == "" {
 		return err
 	}
-	npm, err := tool("PDSLOG_NPM", "npm")
+	npm, err := Tool("PDSLOG_NPM", "npm")
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
 	// --loglevel=error: @atproto/api 0.21.0 declares node >= 22 and npm
-	// warns (EBADENGINE) on Node 20, where the script runs without fault.
+	// warns (EBADENGINE) on Node 20, where jsclient's script runs without
+	// fault.
 	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("jsclient: %s, and `npm ci` in %s failed (run it there by hand to see why): %v\n%s", why, dir, err, out)
+		return fmt.Errorf("npm: %s, and `npm ci` in %s failed (run it there by hand to see why): %v\n%s", why, dir, err, out)
 	}
 	if why, err := needsInstall(dir); err != nil || why != "" {
-		return fmt.Errorf("jsclient: after `npm ci` in %s: %s %v", dir, why, err)
+		return fmt.Errorf("npm: after `npm ci` in %s: %s %v", dir, why, err)
 	}
 	return nil
 }
@@ -64,10 +72,11 @@ func install(dir string) error {
 // needsInstall says why node_modules must be (re)installed, or "" if it
 // matches package-lock.json: every locked package is installed at its
 // locked version, per npm's own record (node_modules/.package-lock.json).
+// The error is for a missing or unreadable package-lock.json.
 func needsInstall(dir string) (string, error) {
 	want, err := lockedVersions(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
-		return "", fmt.Errorf("jsclient: %w", err)
+		return "", fmt.Errorf("npm: %w", err)
 	}
 	have, err := lockedVersions(filepath.Join(dir, "node_modules", ".package-lock.json"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -84,6 +93,9 @@ func needsInstall(dir string) (string, error) {
 	return "", nil
 }
 
+// lockedVersions is the version of each package under node_modules/ that
+// the lock file (package-lock.json or node_modules/.package-lock.json)
+// records, by path.
 func lockedVersions(file string) (map[string]string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package jsclient
+package npm
 
 // lockFile does not lock where flock is missing: there, concurrent test
 // binaries may race to run `npm ci`; run it by hand first.
