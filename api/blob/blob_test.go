@@ -324,3 +324,23 @@ func TestCollector(t *testing.T) {
 		t.Fatalf("blobs left after every reference went: %d %v", len(bs), err)
 	}
 }
+
+// Uploads are limited per client IP: the reference's 1000 a day, and 30 a
+// minute against bursts.
+func TestUploadRateLimit(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	for i := range 30 {
+		if st, out := upload(t, env, a.Token, "image/png", png(i+1), false); st != 200 {
+			t.Fatalf("upload %d: %d %s", i+1, st, out)
+		}
+	}
+	st, out := upload(t, env, a.Token, "image/png", png(99), false)
+	if st != http.StatusTooManyRequests || !strings.Contains(string(out), "RateLimitExceeded") {
+		t.Fatalf("31st upload in a minute: %d %s", st, out)
+	}
+	env.Clock.Add(61 * time.Second)
+	if st, out := upload(t, env, a.Token, "image/png", png(100), false); st != 200 {
+		t.Fatalf("after the minute: %d %s", st, out)
+	}
+}
