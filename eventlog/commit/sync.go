@@ -37,13 +37,9 @@ func SyncAfter(ev *eventlog.Event) (*eventlog.Event, error) {
 	if c == nil {
 		return nil, fmt.Errorf("sync event: %s event has no commit", ev.Kind)
 	}
-	_, blocks, err := car.Unmarshal(c.Blocks, nil)
+	blocks, err := car.BlockMap(c.Blocks, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sync event: %w", err)
 	}
-	src := mst.MemBlocks{}
-	for _, b := range blocks {
-		src[b.CID] = b.Data
-	}
-	return SyncEvent(context.Background(), ev.DID, eventlog.RepoHead{Rev: c.Rev, Commit: c.Commit, Data: c.Data}, src)
+	return SyncEvent(context.Background(), ev.DID, eventlog.RepoHead{Rev: c.Rev, Commit: c.Commit, Data: c.Data}, mst.MemBlocks(blocks))
 }

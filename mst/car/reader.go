@@ -263,3 +263,17 @@ func Unmarshal(b []byte, opts *ReaderOptions) ([]cid.Cid, []Block, error) {
 	}
 	return r.roots, blocks, nil
 }
+
+// BlockMap reads a whole CAR held in memory and returns its blocks by CID
+// (for looking records up in a commit's CAR slice). opts may be nil.
+func BlockMap(b []byte, opts *ReaderOptions) (map[cid.Cid][]byte, error) {
+	_, blocks, err := Unmarshal(b, opts)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[cid.Cid][]byte, len(blocks))
+	for _, bl := range blocks {
+		m[bl.CID] = bl.Data
+	}
+	return m, nil
+}

@@ -227,13 +227,9 @@ func applyCommit(w *projections.Writer, ev *eventlog.Event) error {
 		var cur []string
 		if op.Action != eventlog.ActionDelete {
 			if blocks == nil {
-				_, bs, err := car.Unmarshal(ev.Commit.Blocks, nil)
-				if err != nil {
+				var err error
+				if blocks, err = car.BlockMap(ev.Commit.Blocks, nil); err != nil {
 					return fmt.Errorf("read blocks: %w", err)
-				}
-				blocks = make(map[cid.Cid][]byte, len(bs))
-				for _, b := range bs {
-					blocks[b.CID] = b.Data
 				}
 			}
 			data, ok := blocks[op.CID]

@@ -82,13 +82,9 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 		switch op.Action {
 		case eventlog.ActionCreate, eventlog.ActionUpdate:
 			if blocks == nil {
-				_, bs, err := car.Unmarshal(ev.Commit.Blocks, nil)
-				if err != nil {
+				var err error
+				if blocks, err = car.BlockMap(ev.Commit.Blocks, nil); err != nil {
 					return fmt.Errorf("read blocks: %w", err)
-				}
-				blocks = make(map[cid.Cid][]byte, len(bs))
-				for _, b := range bs {
-					blocks[b.CID] = b.Data
 				}
 			}
 			data, ok := blocks[op.CID]
