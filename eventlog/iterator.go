@@ -10,12 +10,10 @@ import (
 // Iterator walks events in seq order. It sees the log as it was durable when
 // Iter was called; use Wait and a new Iter to follow the log.
 type Iterator struct {
-	l     *Log
-	it    *pebble.Iterator
-	ev    *Event
-	next  Seq // seq the next event must have
-	err   error
-	begun bool
+	cursor
+	l    *Log
+	ev   *Event
+	next Seq // seq the next event must have
 }
 
 // Iter returns an iterator over the durable events with Seq > after.
@@ -35,24 +33,13 @@ func (l *Log) Iter(ctx context.Context, after Seq) (*Iterator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("iter: %w", err)
 	}
-	return &Iterator{l: l, it: it, next: after + 1}, nil
+	return &Iterator{cursor: cursor{it: it}, l: l, next: after + 1}, nil
 }
 
 // Next advances to the next event and reports whether there is one.
 func (it *Iterator) Next() bool {
-	if it.err != nil || it.it == nil {
-		return false
-	}
-	var ok bool
-	if !it.begun {
-		it.begun = true
-		ok = it.it.First()
-	} else {
-		ok = it.it.Next()
-	}
-	if !ok {
+	if !it.step() {
 		it.ev = nil
-		it.err = it.it.Error()
 		return false
 	}
 	seq, valid := seqOfEventKey(it.it.Key())
@@ -83,17 +70,4 @@ func (it *Iterator) Err() error { return it.err }
 
 // Close releases the iterator and returns any accumulated error. Calling
 // it again is safe and returns the same error.
-func (it *Iterator) Close() error {
-	var cerr error
-	if it.it != nil {
-		cerr = it.it.Close()
-		it.it = nil // Pebble pools iterators: closing one twice corrupts another
-		if cerr != nil && it.err == nil {
-			it.err = cerr
-		}
-	}
-	if it.err != nil {
-		return it.err
-	}
-	return cerr
-}
+func (it *Iterator) Close() error { return it.close() }

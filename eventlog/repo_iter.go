@@ -12,13 +12,11 @@ import (
 // RepoIterator walks one account's durable events in seq order, through
 // the log's per-account index. Purged events are not visited.
 type RepoIterator struct {
+	cursor
 	l      *Log
-	it     *pebble.Iterator
 	did    syntax.DID
 	prefix int
 	ev     *Event
-	err    error
-	begun  bool
 }
 
 // IterRepo returns an iterator over did's durable events with Seq > after,
@@ -38,24 +36,13 @@ func (l *Log) IterRepo(ctx context.Context, did syntax.DID, after Seq) (*RepoIte
 	if err != nil {
 		return nil, fmt.Errorf("iter repo: %w", err)
 	}
-	return &RepoIterator{l: l, it: it, did: did, prefix: len(repoPrefix(did))}, nil
+	return &RepoIterator{cursor: cursor{it: it}, l: l, did: did, prefix: len(repoPrefix(did))}, nil
 }
 
 // Next advances to the account's next event and reports whether there is one.
 func (it *RepoIterator) Next() bool {
-	if it.err != nil || it.it == nil {
-		return false
-	}
-	var ok bool
-	if !it.begun {
-		it.begun = true
-		ok = it.it.First()
-	} else {
-		ok = it.it.Next()
-	}
-	if !ok {
+	if !it.step() {
 		it.ev = nil
-		it.err = it.it.Error()
 		return false
 	}
 	k := it.it.Key()
@@ -89,13 +76,4 @@ func (it *RepoIterator) Err() error { return it.err }
 
 // Close releases the iterator and returns any accumulated error. Calling
 // it again is safe and returns the same error.
-func (it *RepoIterator) Close() error {
-	if it.it != nil {
-		cerr := it.it.Close()
-		it.it = nil
-		if cerr != nil && it.err == nil {
-			it.err = cerr
-		}
-	}
-	return it.err
-}
+func (it *RepoIterator) Close() error { return it.close() }
