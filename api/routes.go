@@ -63,5 +63,34 @@ func (s *Server) routes() {
 		e.GET("/xrpc/com.atproto.sync.listBlobs", b.ListBlobs)
 	}
 
+	// com.atproto.sync.subscribeRepos (websocket)
+	if f := s.firehose; f != nil {
+		e.GET("/xrpc/com.atproto.sync.subscribeRepos", f.SubscribeRepos)
+	}
+
+	// app.bsky, served here in the AppView's place: preferences, and
+	// read-after-write over the AppView's answers
+	e.GET("/xrpc/app.bsky.actor.getPreferences", s.actor.GetPreferences)
+	e.POST("/xrpc/app.bsky.actor.putPreferences", s.actor.PutPreferences)
+	if p := s.proxy; p != nil {
+		e.GET("/xrpc/app.bsky.actor.getProfile", p.GetProfile)
+		e.GET("/xrpc/app.bsky.actor.getProfiles", p.GetProfiles)
+		e.GET("/xrpc/app.bsky.feed.getAuthorFeed", p.GetAuthorFeed)
+		e.GET("/xrpc/app.bsky.feed.getTimeline", p.GetTimeline)
+		e.GET("/xrpc/app.bsky.feed.getPostThread", p.GetPostThread)
+		e.GET("/xrpc/app.bsky.feed.getActorLikes", p.GetActorLikes)
+	}
+
+	// everything else: proxied (atproto-proxy, default routes) or 501
+	// com.atproto.sync reads
+	if h := s.sync; h != nil {
+		e.GET("/xrpc/com.atproto.sync.getRepo", h.GetRepo)
+		e.GET("/xrpc/com.atproto.sync.getBlocks", h.GetBlocks)
+		e.GET("/xrpc/com.atproto.sync.getRecord", h.GetRecord)
+		e.GET("/xrpc/com.atproto.sync.getLatestCommit", h.GetLatestCommit)
+		e.GET("/xrpc/com.atproto.sync.getRepoStatus", h.GetRepoStatus)
+		e.GET("/xrpc/com.atproto.sync.listRepos", h.ListRepos)
+	}
+
 	e.Any("/xrpc/:nsid", s.notImplemented)
 }

@@ -9,11 +9,15 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pdslog/pdslog/api/actor"
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/blob"
+	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/api/identity"
+	"github.com/pdslog/pdslog/api/proxy"
 	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/api/server"
+	syncapi "github.com/pdslog/pdslog/api/sync"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
@@ -23,6 +27,7 @@ import (
 	"github.com/pdslog/pdslog/projections/blobstore"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
+	"github.com/pdslog/pdslog/projections/repos"
 )
 
 // Options are the server's collaborators.
@@ -32,6 +37,7 @@ type Options struct {
 	Accounts *accounts.Projection
 	Records  *records.Projection
 	Blocks   *blocks.Projection
+	Repos    *repos.Projection // with Log, Runner and Blocks: the com.atproto.sync reads
 	Builder  *commit.Builder
 	Keys     *commit.SigningKeys
 	Service  server.Service
@@ -61,6 +67,12 @@ type Options struct {
 	BlobTempDir string        // upload temp files; "" means os.TempDir()
 	BlobMaxSize int64         // 0 means blob.DefaultMaxSize
 	BlobLimiter *auth.Limiter // uploads per client IP
+	// Proxy, if set, forwards the XRPC methods nothing here serves (by
+	// atproto-proxy header or default route) and serves read-after-write.
+	Proxy *proxy.Config
+	// Firehose configures com.atproto.sync.subscribeRepos; its Log, Logger
+	// and Registerer default to the server's.
+	Firehose firehose.Options
 }
 
 // Server is the HTTP server.
@@ -72,6 +84,10 @@ type Server struct {
 	server   *server.Handlers
 	identity *identity.Handlers
 	blob     *blob.Handlers
+	proxy    *proxy.Proxy
+	actor    *actor.Handlers
+	firehose *firehose.Handler
+	sync     *syncapi.Handlers
 }
 
 // Blobs returns the blob handlers (for the collector), or nil when blobs
@@ -108,6 +124,31 @@ func New(opts Options) *Server {
 	}
 	s.server = &server.Handlers{Service: opts.Service, Accounts: opts.Accounts}
 	s.identity = &identity.Handlers{Accounts: opts.Accounts}
+	if opts.Proxy != nil {
+		s.proxy = proxy.New(*opts.Proxy, proxy.Deps{Log: opts.Log, Runner: opts.Runner, Accounts: opts.Accounts, Records: opts.Records,
+			Keys: opts.Keys, PublicURL: opts.Service.PublicURL(), Logger: opts.Logger.With("component", "proxy")})
+	}
+	s.actor = &actor.Handlers{Log: opts.Log, Runner: opts.Runner, Accounts: opts.Accounts, Proxy: s.proxy}
+	fo := opts.Firehose
+	if fo.Log == nil {
+		fo.Log = opts.Log
+	}
+	if fo.Logger == nil {
+		fo.Logger = opts.Logger
+	}
+	if fo.Registerer == nil && opts.Metrics != nil {
+		fo.Registerer = opts.Metrics.Registry
+	}
+	if fo.Log != nil {
+		s.firehose = firehose.New(&fo)
+	}
+	if opts.Repos != nil && opts.Blocks != nil && opts.Log != nil && opts.Runner != nil {
+		s.sync = &syncapi.Handlers{Log: opts.Log, Runner: opts.Runner, Repos: opts.Repos, Blocks: opts.Blocks,
+			AdminPassword: opts.AdminPassword, Logger: opts.Logger}
+		if s.blob != nil {
+			s.blob.RepoGate = s.sync.Gate
+		}
+	}
 	s.routes()
 	return s
 }
@@ -116,7 +157,8 @@ func New(opts Options) *Server {
 // credentials are refused here, before any handler runs.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().Header.Get(echo.HeaderAuthorization) == "" || s.opts.Authenticate == nil {
+		// Sync reads check their own basic (admin) credentials.
+		if c.Request().Header.Get(echo.HeaderAuthorization) == "" || s.opts.Authenticate == nil || syncapi.OwnsCredentials(c.Request()) {
 			return next(c)
 		}
 		caller, err := s.opts.Authenticate(c)
@@ -167,13 +209,34 @@ func (s *Server) ready(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"ready": true})
 }
 
-// notImplemented answers XRPC methods nothing serves.
+// notImplemented answers XRPC methods nothing here serves: the proxy
+// forwards them when it has somewhere to, else 501.
 func (s *Server) notImplemented(c echo.Context) error {
+	if s.proxy != nil {
+		return s.proxy.Handle(c)
+	}
 	return xrpc.MethodNotImplemented(c.Param("nsid"))
 }
 
 // Shutdown stops accepting requests and waits for in-flight ones.
-func (s *Server) Shutdown(ctx context.Context) error { return s.e.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.e.Shutdown(ctx)
+	if ferr := s.CloseStreams(ctx); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// CloseStreams tells firehose subscribers the server is going away and
+// waits for them to end (until ctx ends). http.Server.Shutdown does not
+// wait for hijacked websockets, so whoever shuts the server down calls
+// this beside it.
+func (s *Server) CloseStreams(ctx context.Context) error {
+	if s.firehose == nil {
+		return nil
+	}
+	return s.firehose.Shutdown(ctx)
+}
 
 func corsOrigins(o []string) []string {
 	if len(o) == 0 {

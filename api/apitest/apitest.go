@@ -60,6 +60,7 @@ type Env struct {
 	Repos    *repos.Projection
 	Builder  *commit.Builder
 	Server   *httptest.Server
+	API      *api.Server // the server behind Server
 	Sessions *server.Sessions
 	Signup   *server.Signup
 	// Blobs: the index, a real disk store in a temp dir, upload temp dir
@@ -103,8 +104,9 @@ func (e *Env) BlobCollector(g time.Duration) *blob.Collector {
 	return &blob.Collector{Handlers: e.Blob, Grace: g, Logger: slog.New(slog.DiscardHandler)}
 }
 
-// New starts a server.
-func New(t testing.TB) *Env {
+// New starts a server. Each configure func may change the server's options
+// before it is built (e.g. firehose limits).
+func New(t testing.TB, configure ...func(*api.Options)) *Env {
 	t.Helper()
 	clock := &Clock{}
 	l := eventlogtest.Open(t, &eventlog.Options{Now: clock.Now})
@@ -140,13 +142,24 @@ func New(t testing.TB) *Env {
 	}
 	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
 		HandleLimiter: auth.NewUpdateHandleLimiter(1000)}
-	srv := api.New(api.Options{WriteLimiter: auth.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks,
+	o := api.Options{WriteLimiter: auth.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks, Repos: env.Repos,
 		BlobStore: env.BlobStore, BlobIndex: env.BlobIndex, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize, BlobLimiter: auth.NewUploadBlobLimiter(1000),
-		Builder: env.Builder, Keys: keys, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"})
+		Builder: env.Builder, Keys: keys, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"}
+	for _, f := range configure {
+		f(&o)
+	}
+	srv := api.New(o)
+	env.API = srv
 	env.Blob = srv.Blobs()
 	env.Blob.Now = env.Clock.Now
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
+	// Firehose subscribers read the log: end them before it closes.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.CloseStreams(ctx)
+	})
 	return env
 }
 

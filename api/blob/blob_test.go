@@ -158,7 +158,7 @@ func TestUploadAndGetBlob(t *testing.T) {
 		did, cid, want string
 	}{
 		{a.DID.String(), "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy", "BlobNotFound"},
-		{"did:plc:nobody000000000000000000", c, "BlobNotFound"},
+		{"did:plc:nobody000000000000000000", c, "RepoNotFound"},
 		{"not-a-did", c, "InvalidRequest"},
 		{a.DID.String(), "not-a-cid", "InvalidRequest"},
 	}
@@ -342,5 +342,26 @@ func TestUploadRateLimit(t *testing.T) {
 	env.Clock.Add(61 * time.Second)
 	if st, out := upload(t, env, a.Token, "image/png", png(100), false); st != 200 {
 		t.Fatalf("after the minute: %d %s", st, out)
+	}
+}
+
+// A deactivated account's blobs are refused to others with the lexicon's
+// error, and still served to the owner.
+func TestGetBlobOfDeactivatedAccount(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	c := mustUpload(t, env, a, "image/png", png(50)).Blob.Ref["$link"]
+	if r := env.Do("POST", "/xrpc/com.atproto.server.deactivateAccount", nil, a.Token, map[string]any{}); r.Status != 200 {
+		t.Fatalf("deactivate: %d %s", r.Status, r.Body)
+	}
+	q := url.Values{"did": {a.DID.String()}, "cid": {c}}
+	if r := env.Do("GET", "/xrpc/com.atproto.sync.getBlob", q, "", nil); r.Status != 400 || r.ErrorName() != "RepoDeactivated" {
+		t.Fatalf("anonymous: %d %s", r.Status, r.Body)
+	}
+	if r := env.Do("GET", "/xrpc/com.atproto.sync.getBlob", q, a.Token, nil); r.Status != 200 {
+		t.Fatalf("owner: %d %.200s", r.Status, r.Body)
+	}
+	if r := env.Do("GET", "/xrpc/com.atproto.sync.listBlobs", url.Values{"did": {a.DID.String()}}, "", nil); r.Status != 400 || r.ErrorName() != "RepoDeactivated" {
+		t.Fatalf("listBlobs anonymous: %d %s", r.Status, r.Body)
 	}
 }

@@ -30,11 +30,6 @@ func (h *Handlers) ListBlobs(c echo.Context) error {
 	if err := h.gate(c, did); err != nil {
 		return err
 	}
-	if _, err := h.Accounts.Get(c.Request().Context(), did); err != nil {
-		e := xrpc.InvalidRequest("Could not find repo for DID: %s", did)
-		e.Name = "RepoNotFound"
-		return e
-	}
 	cids, err := h.Index.ReferencedSince(c.Request().Context(), did, since, c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err

@@ -13,6 +13,9 @@ type describeServerOutput struct {
 	PhoneVerificationRequired bool     `json:"phoneVerificationRequired"`
 	Links                     *links   `json:"links,omitempty"`
 	Contact                   *contact `json:"contact,omitempty"`
+	// BlobUploadLimit is pdslog's own field (lexicon objects are open):
+	// clients can size uploads without trial and error.
+	BlobUploadLimit int64 `json:"blobUploadLimit,omitempty"`
 }
 
 type links struct {
@@ -27,7 +30,7 @@ type contact struct {
 // DescribeServer serves com.atproto.server.describeServer.
 func (h *Handlers) DescribeServer(c echo.Context) error {
 	out := describeServerOutput{DID: h.Service.DID().String(), AvailableUserDomains: h.Service.HandleDomains,
-		InviteCodeRequired: h.Service.InviteRequired}
+		InviteCodeRequired: h.Service.InviteRequired, BlobUploadLimit: h.Service.BlobUploadLimit}
 	if h.Service.PrivacyPolicy != "" || h.Service.TermsOfService != "" {
 		out.Links = &links{PrivacyPolicy: h.Service.PrivacyPolicy, TermsOfService: h.Service.TermsOfService}
 	}

@@ -16,6 +16,10 @@ type Service struct {
 	ContactEmail   string
 	PrivacyPolicy  string
 	TermsOfService string
+	// BlobUploadLimit is the largest blob upload accepted, in bytes
+	// (PDS_BLOB_UPLOAD_LIMIT), shown by describeServer; 0 when blobs are
+	// not served.
+	BlobUploadLimit int64
 }
 
 // PublicURL is the URL DID documents point to: http://localhost:PORT for

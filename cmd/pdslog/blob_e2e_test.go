@@ -276,6 +276,10 @@ func TestServeBlobLifecycle(t *testing.T) {
 		}
 		return resp.StatusCode
 	}
+	var desc struct{ BlobUploadLimit int64 }
+	if st := call("GET", "com.atproto.server.describeServer", "", "", nil, &desc); st != 200 || desc.BlobUploadLimit != 104857600 {
+		t.Fatalf("describeServer: %d, blobUploadLimit %d", st, desc.BlobUploadLimit)
+	}
 	var acct struct{ DID, AccessJwt string }
 	if st := call("POST", "com.atproto.server.createAccount", "", "application/json",
 		strings.NewReader(`{"handle":"pics.test","email":"p@example.com","password":"hunter22hunter"}`), &acct); st != 200 {

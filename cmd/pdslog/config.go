@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/pdslog/pdslog/api/firehose"
 )
 
 // errHelp is returned when --help was asked for (exit 0).
@@ -23,6 +25,12 @@ var errHelp = errors.New("help requested")
 type flags struct {
 	*flag.FlagSet
 	envErrs []error
+	secrets map[string]secretEnv // flag name -> its env value, applied after parsing
+}
+
+type secretEnv struct {
+	p     *string
+	value string
 }
 
 func newFlags(name, summary string, out io.Writer) *flags {
@@ -56,6 +64,18 @@ func (f *flags) String(p *string, name, def, usage string, envs ...string) {
 		def = v
 	}
 	f.StringVar(p, name, def, envUsage(usage, envs))
+}
+
+// Secret is String for secrets: the environment's value is applied after
+// parsing instead of becoming the flag's default, so --help never prints it.
+func (f *flags) Secret(p *string, name, usage string, envs ...string) {
+	f.StringVar(p, name, "", envUsage(usage, envs))
+	if _, v, ok := lookupEnv(envs); ok {
+		if f.secrets == nil {
+			f.secrets = map[string]secretEnv{}
+		}
+		f.secrets[name] = secretEnv{p: p, value: v}
+	}
 }
 
 func (f *flags) Bool(p *bool, name string, def bool, usage string, envs ...string) {
@@ -132,6 +152,13 @@ func (f *flags) parse(args []string) error {
 	if len(f.envErrs) > 0 {
 		return usageError{errors.Join(f.envErrs...).Error()}
 	}
+	set := map[string]bool{}
+	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	for name, s := range f.secrets {
+		if !set[name] {
+			*s.p = s.value
+		}
+	}
 	if f.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", f.Arg(0))}
 	}
@@ -175,4 +202,33 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// firehoseSettings are serve's com.atproto.sync.subscribeRepos settings.
+type firehoseSettings struct {
+	backfill time.Duration
+	maxLag   int
+}
+
+func (s *firehoseSettings) register(f *flags) {
+	f.Duration(&s.backfill, "repo-backfill-limit", 0,
+		"how far back a firehose cursor may replay; an older cursor gets #info OutdatedCursor and starts inside the window (0: the whole log)",
+		"PDS_REPO_BACKFILL_LIMIT_MS")
+	f.Int(&s.maxLag, "firehose-max-lag", firehose.DefaultMaxLag,
+		"events a caught-up firehose subscriber may fall behind the head before it is dropped with ConsumerTooSlow",
+		"PDSLOG_FIREHOSE_MAX_LAG")
+}
+
+func (s *firehoseSettings) validate() error {
+	if s.backfill < 0 {
+		return usageError{fmt.Sprintf("PDS_REPO_BACKFILL_LIMIT_MS: must not be negative, got %s", s.backfill)}
+	}
+	if s.maxLag <= 0 {
+		return usageError{fmt.Sprintf("PDSLOG_FIREHOSE_MAX_LAG: must be positive, got %d", s.maxLag)}
+	}
+	return nil
+}
+
+func (s *firehoseSettings) options() firehose.Options {
+	return firehose.Options{BackfillWindow: s.backfill, MaxLag: uint64(s.maxLag)}
 }

@@ -2,6 +2,7 @@
 //
 //	pdslog serve     run the PDS
 //	pdslog replay    rebuild projections from the event log
+//	pdslog mirror    mirror the log into Cloudflare D1 and R2
 //	pdslog version   print the version
 package main
 
@@ -24,6 +25,7 @@ Usage:
 Commands:
   serve     run the PDS (default data dir ./data, port 2583)
   replay    rebuild projections from the event log (--verify checks it)
+  mirror    mirror the log into Cloudflare D1 (rows) and R2 (blobs); 'mirror status'
   version   print the version
 
 Run 'pdslog <command> --help' for a command's flags.
@@ -67,11 +69,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&serveCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
 	case "replay":
 		err = (&replayCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
+	case "mirror":
+		err = (&mirrorCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
 	default:
 		fmt.Fprintf(stderr, "pdslog: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
 	var ue usageError
+	var ee exitError
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return exitOK
@@ -81,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "pdslog %s: interrupted\n", args[0])
 		return exitInterrupted
+	case errors.As(err, &ee):
+		fmt.Fprintf(stderr, "pdslog %s: %s\n", args[0], err)
+		return ee.code
 	default:
 		fmt.Fprintf(stderr, "pdslog %s: %s\n", args[0], err)
 		return exitFailure

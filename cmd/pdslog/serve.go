@@ -46,6 +46,10 @@ type serveCommand struct {
 	devMode        bool
 	crawlers       string
 	blobs          blobSettings
+	proxy          proxySettings
+	firehose       firehoseSettings
+	mirrorOn       bool
+	mirror         mirrorSettings
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -65,20 +69,32 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.Bool(&c.inviteRequired, "invite-required", true, "require an invite code to create an account", "PDS_INVITE_REQUIRED")
 	f.String(&c.contactEmail, "contact-email", "", "contact address shown by describeServer", "PDS_CONTACT_EMAIL_ADDRESS")
 	f.String(&c.privacyPolicy, "privacy-policy-url", "", "privacy policy link shown by describeServer", "PDS_PRIVACY_POLICY_URL")
-	f.String(&c.jwtSecret, "jwt-secret", "", "secret that signs session tokens (default: generated in DATA_DIR/keys)", "PDS_JWT_SECRET")
-	f.String(&c.plcRotationHex, "plc-rotation-key", "", "hex K-256 private key that signs PLC operations (default: generated in DATA_DIR/keys)", "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX")
-	f.String(&c.adminPassword, "admin-password", "", "password for admin methods (HTTP basic, user admin); unset disables them", "PDS_ADMIN_PASSWORD")
+	f.Secret(&c.jwtSecret, "jwt-secret", "secret that signs session tokens (default: generated in DATA_DIR/keys)", "PDS_JWT_SECRET")
+	f.Secret(&c.plcRotationHex, "plc-rotation-key", "hex K-256 private key that signs PLC operations (default: generated in DATA_DIR/keys)", "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX")
+	f.Secret(&c.adminPassword, "admin-password", "password for admin methods (HTTP basic, user admin); unset disables them", "PDS_ADMIN_PASSWORD")
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	c.blobs.register(f)
+	c.proxy.register(f)
+	c.firehose.register(f)
+	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
+	c.mirror.register(f)
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
-	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …)", "PDS_DEV_MODE")
+	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …) and proxying to local addresses", "PDS_DEV_MODE")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if err := c.firehose.validate(); err != nil {
+		return err
+	}
+	if c.mirrorOn {
+		if err := c.mirror.validate(true); err != nil {
+			return err
+		}
 	}
 	logger, err := c.logger(c.stderr)
 	if err != nil {
@@ -108,7 +124,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		return err
 	}
 	svc := server.Service{Hostname: c.hostname, Port: c.port, InviteRequired: c.inviteRequired,
-		ContactEmail: c.contactEmail, PrivacyPolicy: c.privacyPolicy, TermsOfService: c.termsOfService}
+		ContactEmail: c.contactEmail, PrivacyPolicy: c.privacyPolicy, TermsOfService: c.termsOfService, BlobUploadLimit: c.blobs.uploadLimit}
 	svc.HandleDomains = server.DefaultHandleDomains(c.hostname)
 	if c.handleDomains != "" {
 		svc.HandleDomains = nil
@@ -149,13 +165,17 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if c.adminPassword == "" {
 		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
 	}
-	blobStore, blobTmp, err := c.blobs.open(c.dataDir)
+	proxyCfg, err := c.proxy.config(c.plcURL, c.devMode)
+	if err != nil {
+		return err
+	}
+	blobStore, blobTmp, err := c.blobs.open(ctx, c.dataDir)
 	if err != nil {
 		return err
 	}
 	srv := api.New(api.Options{BlobStore: blobStore, BlobIndex: d.blobs, BlobTempDir: blobTmp, BlobMaxSize: c.blobs.uploadLimit,
-		BlobLimiter: auth.NewUploadBlobLimiter(100_000), Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks,
-		Builder: builder, Keys: keys, Logger: logger, Version: version()})
+		BlobLimiter: auth.NewUploadBlobLimiter(100_000), Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks, Repos: d.repos,
+		Builder: builder, Keys: keys, Logger: logger, Version: version(), Firehose: c.firehose.options(), Proxy: proxyCfg})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
@@ -163,6 +183,13 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	wg.Go(func() { _ = d.runner.Run(runCtx) })
 	collector := &blob.Collector{Handlers: srv.Blobs(), Grace: c.blobs.grace, Interval: c.blobs.collectEach, Logger: logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = collector.Run(runCtx) })
+	if c.mirrorOn {
+		if mr, err := c.mirror.runner(d.log, blobStore, logger); err != nil {
+			logger.Error("mirror not started", "err", err)
+		} else {
+			wg.Go(func() { _ = mr.Run(runCtx) })
+		}
+	}
 	if crawlers := splitList(c.crawlers); len(crawlers) > 0 {
 		n := &crawl.Notifier{Hostname: c.hostname, Crawlers: crawlers, Logger: logger.With("component", "crawl")}
 		wg.Go(func() {
@@ -185,8 +212,16 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), c.drain)
 	defer cancel()
+	// Firehose websockets are hijacked, so hs.Shutdown does not wait for
+	// them: they are told to go away beside it, and end before the log
+	// closes.
+	streamsDone := make(chan error, 1)
+	go func() { streamsDone <- srv.CloseStreams(shutCtx) }()
 	if serr := hs.Shutdown(shutCtx); serr != nil {
 		logger.Error("shutdown", "err", serr)
+	}
+	if serr := <-streamsDone; serr != nil {
+		logger.Error("close firehose streams", "err", serr)
 	}
 	stopRunner()
 	wg.Wait()

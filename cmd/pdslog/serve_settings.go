@@ -76,6 +76,9 @@ func (c *serveCommand) validate() error {
 	if err := c.blobs.validate(); err != nil {
 		return err
 	}
+	if _, err := c.proxy.config(c.plcURL, c.devMode); err != nil {
+		return err
+	}
 	if c.drain <= 0 {
 		return usageError{fmt.Sprintf("--drain-timeout must be positive, got %s", c.drain)}
 	}

@@ -92,3 +92,25 @@ func TestServeRequestsCrawlOnStart(t *testing.T) {
 		t.Fatalf("relay got %q", g)
 	}
 }
+
+// Secrets set in the environment never show in --help (flag defaults do).
+func TestHelpDoesNotPrintSecrets(t *testing.T) {
+	secrets := map[string]string{
+		"PDS_ADMIN_PASSWORD":                        "admin-secret-value-1",
+		"PDS_JWT_SECRET":                            "jwt-secret-value-22",
+		"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+		"PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY":        "s3-secret-value-333",
+	}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	code, out, errOut := runCmd(t, t.Context(), "serve", "--help")
+	if code != exitOK || !strings.Contains(out+errOut, "PDS_ADMIN_PASSWORD") {
+		t.Fatalf("serve --help: exit %d %q", code, errOut)
+	}
+	for k, v := range secrets {
+		if strings.Contains(out+errOut, v) {
+			t.Errorf("--help prints %s's value", k)
+		}
+	}
+}

@@ -1,10 +1,11 @@
 // Package accounts is the projection of hosted accounts: identity (handle,
 // email), credentials (password hash, app passwords), the log seq of the
 // current repo signing key (the key itself stays sealed in the log), login
-// sessions (refresh token ids and their rotations), invite codes and
-// hosting status. It is built from the private events this package defines
-// (events.go), commit.SigningKeyType events, and #identity / #account
-// events; a deleted account leaves nothing behind.
+// sessions (refresh token ids and their rotations), invite codes,
+// preferences (preferences.go) and hosting status. It is built from the
+// private events this package defines (events.go), commit.SigningKeyType
+// events, and #identity / #account events; a deleted account leaves
+// nothing behind.
 package accounts
 
 import (
@@ -62,7 +63,7 @@ type InviteState struct {
 //
 // Keys: 'a' did -> Account; 'h' handle -> did; 'e' email -> did;
 // 's' did 0x00 id -> SessionState; 'p' did 0x00 name -> AppPassword;
-// 'i' code -> InviteState.
+// 'i' code -> InviteState; 'f' did -> preferences.
 type Projection struct{ *projections.KV }
 
 // New returns the accounts projection stored in s.
@@ -156,6 +157,9 @@ func deleteAccount(w *projections.Writer, a *Account, exists bool) error {
 		}
 	}
 	if err := w.DeletePrefix(sessionPrefix(a.DID)); err != nil {
+		return err
+	}
+	if err := w.Delete(prefsKey(a.DID)); err != nil {
 		return err
 	}
 	return w.DeletePrefix(appPassPrefix(a.DID))
@@ -290,6 +294,8 @@ func applyPrivate(w *projections.Writer, ev *eventlog.Event, a *Account) (bool, 
 			return false, err
 		}
 		return false, setJSON(w, inviteKey(inv.Code), &InviteState{Invite: inv})
+	case TypePreferencesPut:
+		return false, applyPreferences(w, ev.DID, data)
 	case TypeInviteDisabled:
 		var d InviteDisabled
 		if err := json.Unmarshal(data, &d); err != nil {

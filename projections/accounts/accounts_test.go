@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -66,7 +67,7 @@ func (s *stream) Next() *eventlog.Event {
 			Handle: syntax.Handle(fmt.Sprintf("user%d.test", s.rng.IntN(1e6))), Email: fmt.Sprintf("u%d@example.com", s.rng.IntN(1e6)),
 			PasswordHash: "hash", CreatedAt: now.Format(time.RFC3339Nano), InviteCode: "code-1"})
 	}
-	switch k := s.rng.IntN(12); k {
+	switch k := s.rng.IntN(13); k {
 	case 0:
 		return commit.SigningKeyEvent(did, s.key)
 	case 1:
@@ -120,6 +121,15 @@ func (s *stream) Next() *eventlog.Event {
 			st = "deactivated"
 		}
 		return &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: active, Status: st}}
+	case 12:
+		put := accounts.Preferences{Values: []json.RawMessage{
+			json.RawMessage(fmt.Sprintf(`{"$type":"app.bsky.actor.defs#adultContentPref","enabled":%t}`, s.rng.IntN(2) == 0)),
+			json.RawMessage(fmt.Sprintf(`{"$type":"app.bsky.actor.defs#personalDetailsPref","birthDate":"19%02d-01-02T00:00:00.000Z"}`, s.rng.IntN(100))),
+		}[:s.rng.IntN(3)]}
+		if s.rng.IntN(2) == 0 { // an app password's put keeps the personal details
+			put.Keep = []string{"app.bsky.actor.defs#personalDetailsPref"}
+		}
+		return accounts.MustEvent(did, accounts.TypePreferencesPut, put)
 	}
 	return accounts.MustEvent("did:web:pds.test", accounts.TypeInviteDisabled, accounts.InviteDisabled{Codes: []string{"code-2"}})
 }

@@ -23,6 +23,7 @@ const (
 	TypeAppPasswordRevoked = "app_password.revoked" // AppPasswordRevocation
 	TypeInviteCreated      = "invite.created"       // Invite (DID: the service or the owner)
 	TypeInviteDisabled     = "invite.disabled"      // InviteDisabled
+	TypePreferencesPut     = "preferences.put"      // Preferences (preferences.go)
 )
 
 // Created is an account's creation: identity and credentials.

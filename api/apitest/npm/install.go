@@ -86,33 +86,42 @@ func needsInstall(dir string) (string, error) {
 		return "node_modules is unreadable (" + err.Error() + ")", nil
 	}
 	for path, v := range want {
-		if have[path] != v {
-			return fmt.Sprintf("node_modules differs from package-lock.json (%s: have %q, want %q)", path, have[path], v), nil
+		if _, ok := have[path]; !ok && v.optional {
+			continue // an optional dependency npm skipped (another platform's binary)
+		}
+		if have[path].version != v.version {
+			return fmt.Sprintf("node_modules differs from package-lock.json (%s: have %q, want %q)", path, have[path].version, v.version), nil
 		}
 	}
 	return "", nil
 }
 
-// lockedVersions is the version of each package under node_modules/ that
-// the lock file (package-lock.json or node_modules/.package-lock.json)
-// records, by path.
-func lockedVersions(file string) (map[string]string, error) {
+// locked is a package as a lock file records it.
+type locked struct {
+	version  string
+	optional bool // installed only where its os/cpu match
+}
+
+// lockedVersions is each package under node_modules/ that the lock file
+// (package-lock.json or node_modules/.package-lock.json) records, by path.
+func lockedVersions(file string) (map[string]locked, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
 	var lock struct {
 		Packages map[string]struct {
-			Version string `json:"version"`
+			Version  string `json:"version"`
+			Optional bool   `json:"optional"`
 		} `json:"packages"`
 	}
 	if err := json.Unmarshal(b, &lock); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	out := map[string]string{}
+	out := map[string]locked{}
 	for path, p := range lock.Packages {
 		if strings.HasPrefix(path, "node_modules/") {
-			out[path] = p.Version
+			out[path] = locked{version: p.Version, optional: p.Optional}
 		}
 	}
 	return out, nil

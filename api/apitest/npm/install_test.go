@@ -69,6 +69,20 @@ func TestNeedsInstall(t *testing.T) {
 			want: "",
 		},
 		{
+			// An optional package for another platform is in the lock
+			// but not installed; an optional one that is installed is
+			// still checked.
+			name: "optional package skipped",
+			lock: `{"lockfileVersion": 3, "packages": {
+				"node_modules/a": {"version": "1.0.0"},
+				"node_modules/bin-other-os": {"version": "1.0.0", "optional": true},
+				"node_modules/bin-this-os": {"version": "1.0.0", "optional": true}}}`,
+			installed: `{"packages": {
+				"node_modules/a": {"version": "1.0.0"},
+				"node_modules/bin-this-os": {"version": "0.9.0", "optional": true}}}`,
+			want: `(node_modules/bin-this-os: have "0.9.0", want "1.0.0")`,
+		},
+		{
 			name:      "npm's record unreadable",
 			lock:      lock,
 			installed: `{"packages": `,

@@ -1,6 +1,7 @@
 // Package s3 is the blobstore.Store in an S3-compatible bucket: AWS S3,
 // Cloudflare R2, MinIO. A blob is the object blocks/<did>/<cid>, as the
-// reference PDS names it.
+// reference PDS names it; Options.KeyPrefix replaces "blocks/" (the
+// Cloudflare mirror keeps blobs under blobs/).
 //
 // The client is built only from Options (bucket, region, endpoint,
 // credentials): nothing is read from AWS_* environment variables or

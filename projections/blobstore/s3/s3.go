@@ -36,7 +36,9 @@ const (
 	deleteConcurrency = 8
 	// abortTimeout bounds aborting a failed multipart upload.
 	abortTimeout = 30 * time.Second
-	keyPrefix    = "blocks/"
+	// DefaultKeyPrefix is where blobs live unless Options.KeyPrefix says
+	// otherwise: blocks/<did>/<cid>, the reference PDS's layout.
+	DefaultKeyPrefix = "blocks/"
 )
 
 // Options configure a Store. The comments name the reference PDS's
@@ -68,6 +70,9 @@ type Options struct {
 	// HTTPClient, if set, sends the requests (custom transports, tests);
 	// nil means the SDK's default client.
 	HTTPClient *http.Client
+	// KeyPrefix is prepended to <did>/<cid> to name a blob's object; ""
+	// means DefaultKeyPrefix. Non-empty, it must end in "/".
+	KeyPrefix string
 }
 
 // Store is a blobstore.Store in an S3 bucket.
@@ -76,6 +81,7 @@ type Store struct {
 	bucket        string
 	partSize      int64
 	uploadTimeout time.Duration
+	keyPrefix     string
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -106,6 +112,13 @@ func New(opts Options) (*Store, error) {
 	if opts.UploadTimeout < 0 {
 		return nil, fmt.Errorf("blobstore/s3: negative upload timeout %v", opts.UploadTimeout)
 	}
+	prefix := opts.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if !strings.HasSuffix(prefix, "/") || strings.HasPrefix(prefix, "/") {
+		return nil, fmt.Errorf("blobstore/s3: key prefix %q must end in / and not start with one", prefix)
+	}
 	o := awss3.Options{
 		Region:                     region,
 		Credentials:                staticCredentials{opts.AccessKeyID, opts.SecretAccessKey},
@@ -124,6 +137,7 @@ func New(opts Options) (*Store, error) {
 		bucket:        opts.Bucket,
 		partSize:      partSize,
 		uploadTimeout: opts.UploadTimeout,
+		keyPrefix:     prefix,
 	}, nil
 }
 
@@ -143,13 +157,13 @@ func (s *Store) Check(ctx context.Context) error {
 	return nil
 }
 
-func accountPrefix(did syntax.DID) string { return keyPrefix + string(did) + "/" }
+func (s *Store) accountPrefix(did syntax.DID) string { return s.keyPrefix + string(did) + "/" }
 
 func (s *Store) key(did syntax.DID, c cid.Cid) (string, error) {
 	if err := blobstore.CheckKey(did, c); err != nil {
 		return "", err
 	}
-	return accountPrefix(did) + c.String(), nil
+	return s.accountPrefix(did) + c.String(), nil
 }
 
 // status returns the HTTP status of a failed request's response, or 0.
@@ -478,7 +492,7 @@ func (s *Store) List(ctx context.Context, did syntax.DID, after cid.Cid, limit i
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("blobstore/s3: list: %w", err)
 	}
-	prefix := accountPrefix(did)
+	prefix := s.accountPrefix(did)
 	in := &awss3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix}
 	if after.Defined() {
 		in.StartAfter = aws.String(prefix + after.String())
@@ -519,7 +533,7 @@ func (s *Store) DeleteAccount(ctx context.Context, did syntax.DID) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("blobstore/s3: delete account: %w", err)
 	}
-	prefix := accountPrefix(did)
+	prefix := s.accountPrefix(did)
 	in := &awss3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix}
 	for {
 		page, err := s.client.ListObjectsV2(ctx, in)

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/ipfs/go-cid"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
@@ -301,12 +302,59 @@ func TestOptions(t *testing.T) {
 		"no region, no endpoint": func(o *s3.Options) { o.Endpoint = "" },
 		"small parts":            func(o *s3.Options) { o.PartSize = s3.MinPartSize - 1 },
 		"negative timeout":       func(o *s3.Options) { o.UploadTimeout = -time.Second },
+		"prefix without /":       func(o *s3.Options) { o.KeyPrefix = "blobs" },
+		"prefix starting with /": func(o *s3.Options) { o.KeyPrefix = "/blobs/" },
 	} {
 		o := good
 		mod(&o)
 		if _, err := s3.New(o); err == nil {
 			t.Errorf("New with %s succeeded", name)
 		}
+	}
+}
+
+// TestKeyPrefix: with KeyPrefix a blob is the object PREFIX<did>/<cid>,
+// and List and DeleteAccount see only that prefix's objects, not those of
+// a store with the default prefix in the same bucket.
+func TestKeyPrefix(t *testing.T) {
+	srv := startServer(t, false)
+	ctx := t.Context()
+	def := srv.store(t, nil)
+	mirror := srv.store(t, func(o *s3.Options) { o.KeyPrefix = "blobs/" })
+	one, two := blobstoretest.Bytes(1, 100), blobstoretest.Bytes(2, 200)
+	if err := def.Put(ctx, blobstoretest.Alice, blobstoretest.CID(one), bytes.NewReader(one), int64(len(one))); err != nil {
+		t.Fatal(err)
+	}
+	if err := mirror.Put(ctx, blobstoretest.Alice, blobstoretest.CID(two), bytes.NewReader(two), int64(len(two))); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	out, err := srv.sdk().ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	want := []string{
+		"blobs/" + string(blobstoretest.Alice) + "/" + blobstoretest.CID(two).String(),
+		"blocks/" + string(blobstoretest.Alice) + "/" + blobstoretest.CID(one).String(),
+	}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("objects %q, want %q", keys, want)
+	}
+	got, err := mirror.List(ctx, blobstoretest.Alice, cid.Undef, 10)
+	if err != nil || len(got) != 1 || got[0] != blobstoretest.CID(two) {
+		t.Fatalf("List under blobs/ = %v, %v; want only %s", got, err, blobstoretest.CID(two))
+	}
+	if err := mirror.DeleteAccount(ctx, blobstoretest.Alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := def.Stat(ctx, blobstoretest.Alice, blobstoretest.CID(one)); err != nil {
+		t.Fatalf("DeleteAccount under blobs/ removed a blob under blocks/: %v", err)
+	}
+	if _, err := mirror.Stat(ctx, blobstoretest.Alice, blobstoretest.CID(two)); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("Stat after DeleteAccount: %v, want ErrNotFound", err)
 	}
 }
 
