@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -77,6 +80,37 @@ func TestMirrorCommand(t *testing.T) {
 		code, out, errOut := runCmd(t, t.Context(), "mirror", "status", "--data-dir", dir)
 		if code != exitTempFail || !strings.Contains(errOut, "connection refused") {
 			t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+		}
+	})
+	t.Run("inside serve", func(t *testing.T) {
+		dir := fillDataDir(t, 120)
+		t.Setenv("PDS_D1_DATABASE_ID", e.Database(t))
+		ctx, cancel := context.WithCancel(t.Context())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- (&serveCommand{stdout: io.Discard, stderr: io.Discard, ready: ready}).run(ctx,
+				[]string{"--data-dir", dir, "--port", "0", "--mirror-cloudflare"})
+		}()
+		select {
+		case <-ready:
+		case err := <-done:
+			t.Fatalf("serve exited: %v", err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			_, out, _ := runCmd(t, t.Context(), "mirror", "status", "--data-dir", dir)
+			if strings.Contains(out, "cursor 120,") && strings.Contains(out, "head 120 (the log's head when the mirror last wrote), lag 0 events") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the mirror inside serve did not catch up: %s", out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("serve: %v", err)
 		}
 	})
 	t.Run("serve holds the data dir", func(t *testing.T) {

@@ -524,7 +524,7 @@ func checkMirror(t testing.TB, l *eventlog.Log, db *d1.Client, r2s *r2, inline i
 		enc := base64.StdEncoding.EncodeToString(v)
 		if len(enc) > inline {
 			key := "blockstore/" + string(did) + "/" + c.String()
-			wantObjects[key] = v
+			wantObjects[key] = bytes.Clone(v) // v is only valid during the callback
 			wantBlocks = append(wantBlocks, row(string(did), c, "∅", key))
 		} else {
 			wantBlocks = append(wantBlocks, row(string(did), c, enc, "∅"))
