@@ -395,9 +395,8 @@ func TestConsumerTooSlowLag(t *testing.T) {
 	}
 	got = got[:len(got)-1]
 	sameFrames(t, "before the error", got, expectedFrames(t, env, start, eventlog.Seq(got[len(got)-1].seq)))
-	if n := metric(t, reg, "pdslog_firehose_disconnects_total", firehose.ReasonTooSlowLag); n != 1 {
-		t.Fatalf("too_slow_lag disconnects %v", n)
-	}
+	// Counted once the server has finished closing (it may trail the client).
+	waitMetric(t, reg, "pdslog_firehose_disconnects_total", firehose.ReasonTooSlowLag, 1)
 }
 
 // A client replaying from an old cursor far behind the head, reading
@@ -420,7 +419,7 @@ func TestSteadyReplayIsNotTooSlow(t *testing.T) {
 func TestConsumerTooSlowWrite(t *testing.T) {
 	var reg *prometheus.Registry
 	env := apitest.New(t, func(o *api.Options) {
-		o.Firehose.WriteTimeout = 300 * time.Millisecond
+		o.Firehose.WriteTimeout = time.Second
 		o.Firehose.SocketSendBuffer = 8 << 10
 		reg = o.Metrics.Registry
 	})

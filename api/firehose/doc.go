@@ -5,9 +5,13 @@
 //
 //   - the wire format (frames.go): one public eventlog.Event becomes one
 //     binary websocket message, a DAG-CBOR header ({op, t}) followed by a
-//     DAG-CBOR body, encoded with indigo's generated lexicon types so the
-//     bytes are the ones relays decode. A frame depends only on its event,
-//     so the bytes for a seq are the same live and replayed.
+//     DAG-CBOR body. Bodies are indigo's generated lexicon types
+//     (comatproto.SyncSubscribeRepos_*) and their MarshalCBOR; the two-key
+//     header and the error body are written here, byte for byte as
+//     indigo's events.EventHeader and events.ErrorFrame encode them (the
+//     tests pin it), so the server does not link indigo's relay package. A
+//     frame depends only on its event, so the bytes for a seq are the same
+//     live and replayed.
 //   - the subscription (subscribe_repos.go): each subscriber is a cursor
 //     reader over the log. It iterates the log from its own position,
 //     sends every public event's frame, and waits on the log for more;

@@ -43,6 +43,10 @@ const (
 
 	// maxBatchBytes ends a batch early when its frames are large.
 	maxBatchBytes = 4 << 20
+	// maxScan ends a pass over the log after this many events even if few
+	// were public (a long run of private events or tombstones), so that no
+	// iterator stays open long.
+	maxScan = 4096
 )
 
 // Options configure a Handler. Zero fields take their defaults.
@@ -147,12 +151,13 @@ func New(opts *Options) *Handler {
 
 // subscriber is one connection's state.
 type subscriber struct {
-	h      *Handler
-	conn   *websocket.Conn
-	ctx    context.Context // ends when the client goes away
-	pos    atomic.Uint64   // last seq read and delivered (skipped ones included)
-	frames int
-	bytes  int64
+	h          *Handler
+	registered bool // guarded by h.mu
+	conn       *websocket.Conn
+	ctx        context.Context // ends when the client goes away
+	pos        atomic.Uint64   // last seq read and delivered (skipped ones included)
+	frames     int
+	bytes      int64
 }
 
 // SubscribeRepos answers GET /xrpc/com.atproto.sync.subscribeRepos: it
@@ -198,6 +203,7 @@ func (h *Handler) SubscribeRepos(c echo.Context) error {
 
 	reason, err := s.run(head, raw != "", cursor, cursorErr)
 	s.close(reason)
+	h.unregister(s) // before the disconnect is counted: the gauge never trails it
 	h.m.disconnects.WithLabelValues(reason).Inc()
 	attrs := []any{"reason", reason, "seq", s.pos.Load(), "frames", s.frames, "bytes", s.bytes, "duration", time.Since(start)}
 	if err != nil {
@@ -308,23 +314,22 @@ func (s *subscriber) read(after eventlog.Seq, batch *[][]byte) (eventlog.Seq, bo
 		return after, false, err
 	}
 	defer it.Close()
-	size := 0
+	size, scanned := 0, 0
 	for it.Next() {
 		ev := it.Event()
 		after = ev.Seq
-		if !ev.Kind.Public() {
-			continue
+		scanned++
+		if ev.Kind.Public() {
+			f, err := h.cache.frame(ev)
+			if err == nil {
+				*batch = append(*batch, f)
+				size += len(f)
+			}
+			// An event that cannot be encoded (e.g. past the wire
+			// format's size limits) is skipped, as a private one is;
+			// relays resync from #sync or getRepo. The cache logged it.
 		}
-		f, err := h.cache.frame(ev)
-		if err != nil {
-			// Not encodable (e.g. past the wire format's size limits):
-			// skipped, as a private event is; relays resync from #sync or
-			// getRepo. The cache has logged it once.
-			continue
-		}
-		*batch = append(*batch, f)
-		size += len(f)
-		if len(*batch) >= h.opts.BatchSize || size >= maxBatchBytes {
+		if len(*batch) >= h.opts.BatchSize || size >= maxBatchBytes || scanned >= maxScan {
 			return after, true, it.Close()
 		}
 	}
@@ -434,13 +439,20 @@ func (h *Handler) register(s *subscriber) bool {
 		return false
 	}
 	h.subs[s] = struct{}{}
+	s.registered = true
 	h.wg.Add(1)
 	h.m.subscribers.Inc()
 	return true
 }
 
+// unregister forgets s; calling it again does nothing.
 func (h *Handler) unregister(s *subscriber) {
 	h.mu.Lock()
+	if !s.registered {
+		h.mu.Unlock()
+		return
+	}
+	s.registered = false
 	delete(h.subs, s)
 	h.mu.Unlock()
 	h.m.subscribers.Dec()
