@@ -3,6 +3,7 @@ package npm
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,30 @@ func TestPackageDir(t *testing.T) {
 	t.Setenv("PDSLOG_NPM_TEST_DIR", "/elsewhere")
 	if got, err := PackageDir("PDSLOG_NPM_TEST_DIR", "server.js"); err != nil || got != "/elsewhere" {
 		t.Errorf("from the variable: PackageDir = %q, %v", got, err)
+	}
+}
+
+func TestOutputReady(t *testing.T) {
+	o := NewOutput(regexp.MustCompile(`^READY ([0-9]+)$`))
+	for _, chunk := range []string{"starting\nREA", "DY 4", "2\nREADY 7\n", "tail"} {
+		if _, err := o.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case got := <-o.Ready():
+		if got != "42" {
+			t.Fatalf("ready %q, want 42", got)
+		}
+	default:
+		t.Fatal("no ready line reported")
+	}
+	select {
+	case got := <-o.Ready():
+		t.Fatalf("a second ready line was reported: %q", got)
+	default:
+	}
+	if o.String() != "starting\nREADY 42\nREADY 7\ntail" {
+		t.Fatalf("collected %q", o.String())
 	}
 }

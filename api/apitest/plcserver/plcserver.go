@@ -1,7 +1,6 @@
 package plcserver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -30,7 +29,7 @@ type Server struct {
 
 	cmd       *exec.Cmd
 	stdin     io.WriteCloser
-	out       *output
+	out       *npm.Output
 	exited    chan struct{}
 	waitErr   error
 	closeOnce sync.Once
@@ -54,7 +53,7 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("plcserver: tests that need a PLC directory run the npm package @did-plc/server under Node.js: %v", err)
 	}
 
-	s := &Server{out: newOutput(), exited: make(chan struct{})}
+	s := &Server{out: npm.NewOutput(readyLine), exited: make(chan struct{})}
 	cmd := exec.Command(node, filepath.Join(dir, "server.js"), "0")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PLC_HOST=127.0.0.1", "PLC_EXIT_ON_STDIN_EOF=1", "LOG_ENABLED="+logEnabled())
@@ -84,7 +83,7 @@ func Start(t testing.TB) *Server {
 	deadline := time.NewTimer(readyTimeout)
 	defer deadline.Stop()
 	select {
-	case port := <-s.out.ready:
+	case port := <-s.out.Ready():
 		s.URL = "http://127.0.0.1:" + port
 	case <-s.exited:
 		t.Fatalf("plcserver: %s server.js exited before it was ready (%v); its output:\n%s", node, s.waitErr, s.out.String())
@@ -138,47 +137,7 @@ func logEnabled() string {
 	return "false"
 }
 
-// output collects the server's stdout and stderr, and reports the port
-// of its ready line.
-type output struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	line  []byte
-	ready chan string
-	seen  bool
-}
-
 var readyLine = regexp.MustCompile(`^PLC_LISTENING ([0-9]{1,5})$`)
-
-func newOutput() *output { return &output{ready: make(chan string, 1)} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.buf.Len() < 1<<20 {
-		o.buf.Write(p)
-	}
-	for _, c := range p {
-		if c != '\n' {
-			if len(o.line) < 4096 {
-				o.line = append(o.line, c)
-			}
-			continue
-		}
-		if m := readyLine.FindSubmatch(bytes.TrimSpace(o.line)); m != nil && !o.seen {
-			o.seen = true
-			o.ready <- string(m[1])
-		}
-		o.line = o.line[:0]
-	}
-	return len(p), nil
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
 
 // Dir is the directory holding server.js, package.json and node_modules:
 // $PDSLOG_PLCSERVER_DIR, or this source file's directory.

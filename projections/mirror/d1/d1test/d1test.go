@@ -1,7 +1,6 @@
 package d1test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -59,7 +58,7 @@ type Emulator struct {
 
 	cmd       *exec.Cmd
 	stdin     io.WriteCloser
-	out       *output
+	out       *npm.Output
 	exited    chan struct{}
 	waitErr   error
 	closeOnce sync.Once
@@ -91,7 +90,7 @@ func Start(opts Options) (*Emulator, error) {
 		opts.Account = "0123456789abcdef0123456789abcdef"
 	}
 	e := &Emulator{Token: opts.Token, Account: opts.Account, pool: append([]string(nil), opts.Databases...),
-		out: newOutput(), exited: make(chan struct{})}
+		out: npm.NewOutput(readyLine), exited: make(chan struct{})}
 	cmd := exec.Command(node, filepath.Join(dir, "server.mjs"))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -118,7 +117,7 @@ func Start(opts Options) (*Emulator, error) {
 	deadline := time.NewTimer(readyTimeout)
 	defer deadline.Stop()
 	select {
-	case origin := <-e.out.ready:
+	case origin := <-e.out.Ready():
 		e.APIBase = origin + "/client/v4"
 	case <-e.exited:
 		return nil, fmt.Errorf("d1test: server.mjs exited before it was ready (%v); its output:\n%s", e.waitErr, e.out.String())
@@ -225,44 +224,4 @@ func Dir() (string, error) {
 	return dir, nil
 }
 
-// output collects the emulator's stdout and stderr, and reports the
-// origin of its ready line.
-type output struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	line  []byte
-	ready chan string
-	seen  bool
-}
-
 var readyLine = regexp.MustCompile(`^D1EMU_LISTENING (http://127\.0\.0\.1:[0-9]{1,5})$`)
-
-func newOutput() *output { return &output{ready: make(chan string, 1)} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.buf.Len() < 1<<20 {
-		o.buf.Write(p)
-	}
-	for _, c := range p {
-		if c != '\n' {
-			if len(o.line) < 4096 {
-				o.line = append(o.line, c)
-			}
-			continue
-		}
-		if m := readyLine.FindSubmatch(bytes.TrimSpace(o.line)); m != nil && !o.seen {
-			o.seen = true
-			o.ready <- string(m[1])
-		}
-		o.line = o.line[:0]
-	}
-	return len(p), nil
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
