@@ -248,6 +248,26 @@ func (r *Response) ErrorName() string {
 // Do sends a request; body may be nil, a []byte or a value to JSON-encode.
 func (e *Env) Do(method, path string, query url.Values, token string, body any) *Response {
 	e.T.Helper()
+	return e.Request(method, path, query, token, body)
+}
+
+// Request is Do with extra headers (pairs of name, value).
+func (e *Env) Request(method, path string, query url.Values, token string, body any, headers ...string) *Response {
+	e.T.Helper()
+	resp := e.Send(method, path, query, token, body, headers...)
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.T.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
+	return &Response{Status: resp.StatusCode, Body: out, Header: resp.Header}
+}
+
+// Send is Request returning the unread HTTP response; the caller closes
+// its body. A token starting with "Basic " is sent as is, others as a
+// Bearer token.
+func (e *Env) Send(method, path string, query url.Values, token string, body any, headers ...string) *http.Response {
+	e.T.Helper()
 	var rd io.Reader
 	ct := ""
 	switch b := body.(type) {
@@ -278,16 +298,14 @@ func (e *Env) Do(method, path string, query url.Values, token string, body any) 
 	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	return &Response{Status: resp.StatusCode, Body: out, Header: resp.Header}
+	return resp
 }
 
 // StartPLC runs a real PLC directory for this env's signups.

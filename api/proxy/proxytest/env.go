@@ -1,12 +1,7 @@
 package proxytest
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -107,58 +102,4 @@ func (e *Env) AppPassword(u *User, name string, privileged bool) string {
 	}
 	r.JSON(e.T, &s)
 	return s.AccessJwt
-}
-
-// Request sends a request to the server with extra headers (pairs of
-// name, value); body may be nil, []byte (sent as is) or a value to encode
-// as JSON.
-func (e *Env) Request(method, path string, query url.Values, token string, body any, headers ...string) *apitest.Response {
-	e.T.Helper()
-	resp := e.Send(method, path, query, token, body, headers...)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.T.Fatalf("%s %s: reading the answer: %v", method, path, err)
-	}
-	return &apitest.Response{Status: resp.StatusCode, Body: b, Header: resp.Header}
-}
-
-// Send is Request returning the unread HTTP response.
-func (e *Env) Send(method, path string, query url.Values, token string, body any, headers ...string) *http.Response {
-	e.T.Helper()
-	var rd io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd, ct = bytes.NewReader(b), "application/json"
-	default:
-		buf, err := json.Marshal(b)
-		if err != nil {
-			e.T.Fatal(err)
-		}
-		rd, ct = bytes.NewReader(buf), "application/json"
-	}
-	u := e.Server.URL + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	return resp
 }
