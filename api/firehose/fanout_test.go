@@ -42,7 +42,9 @@ func TestFanout1000(t *testing.T) {
 	)
 	var reg *prometheus.Registry
 	env := apitest.New(t, func(o *api.Options) {
-		o.Firehose.WriteTimeout = 3 * time.Second
+		// Long enough that a reader starved of CPU on a loaded 2-core CI box
+		// is not mistaken for a stalled one (seen at 3 s under -race).
+		o.Firehose.WriteTimeout = 8 * time.Second
 		o.Firehose.SocketSendBuffer = 16 << 10
 		reg = o.Metrics.Registry
 	})
