@@ -3,6 +3,7 @@
 //	pdslog serve     run the PDS
 //	pdslog replay    rebuild projections from the event log
 //	pdslog mirror    mirror the log into Cloudflare D1 and R2
+//	pdslog bench     load a running server and measure it
 //	pdslog version   print the version
 package main
 
@@ -26,6 +27,7 @@ Commands:
   serve     run the PDS (default data dir ./data, port 2583)
   replay    rebuild projections from the event log (--verify checks it)
   mirror    mirror the log into Cloudflare D1 (rows) and R2 (blobs); 'mirror status'
+  bench     load a running server (--target URL) and report ops/s, latency, firehose lag
   version   print the version
 
 Run 'pdslog <command> --help' for a command's flags.
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&replayCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
 	case "mirror":
 		err = (&mirrorCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
+	case "bench":
+		err = (&benchCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
 	default:
 		fmt.Fprintf(stderr, "pdslog: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
