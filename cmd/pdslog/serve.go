@@ -45,6 +45,7 @@ type serveCommand struct {
 	adminPassword  string
 	devMode        bool
 	crawlers       string
+	rateLimits     bool
 	blobs          blobSettings
 	proxy          proxySettings
 	firehose       firehoseSettings
@@ -79,6 +80,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
 	c.mirror.register(f)
+	f.Bool(&c.rateLimits, "rate-limits", true, "per-account write budgets, per-IP upload limits and handle-change limits (login throttling is always on)", "PDS_RATE_LIMITS_ENABLED")
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
 	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …) and proxying to local addresses", "PDS_DEV_MODE")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
@@ -158,7 +160,15 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	metrics.Store(api.NewMetrics(d.log, d.runner))
 	origins := splitList(c.corsOrigins)
 	signup := &server.Signup{Service: svc, Sessions: sessions, Builder: builder, Blocks: d.blocks,
-		PLC: &plc.Client{URL: c.plcURL}, RotationKey: sec.plcRotation, HandleLimiter: auth.NewUpdateHandleLimiter(100_000)}
+		PLC: &plc.Client{URL: c.plcURL}, RotationKey: sec.plcRotation}
+	var writeLimiter *auth.WriteLimiter
+	var blobLimiter *auth.Limiter
+	if c.rateLimits {
+		signup.HandleLimiter = auth.NewUpdateHandleLimiter(100_000)
+		writeLimiter, blobLimiter = auth.NewWriteLimiter(100_000), auth.NewUploadBlobLimiter(100_000)
+	} else {
+		logger.Warn("PDS_RATE_LIMITS_ENABLED=false: write, upload and handle-change limits are off (login throttling stays on)")
+	}
 	if err := firstStartInvite(ctx, d, svc, c.stdout); err != nil {
 		return fmt.Errorf("first-start invite: %w", err)
 	}
@@ -174,7 +184,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := api.New(api.Options{BlobStore: blobStore, BlobIndex: d.blobs, BlobTempDir: blobTmp, BlobMaxSize: c.blobs.uploadLimit,
-		BlobLimiter: auth.NewUploadBlobLimiter(100_000), Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: auth.NewWriteLimiter(100_000), Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks, Repos: d.repos,
+		BlobLimiter: blobLimiter, Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: writeLimiter, Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks, Repos: d.repos,
 		Builder: builder, Keys: keys, Logger: logger, Version: version(), Firehose: c.firehose.options(), Proxy: proxyCfg})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 

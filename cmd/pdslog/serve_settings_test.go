@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/pdslog/pdslog/api/apitest/plcserver"
 )
 
 // Every serve setting is checked before anything is opened, and a mistake
@@ -111,6 +114,37 @@ func TestHelpDoesNotPrintSecrets(t *testing.T) {
 	for k, v := range secrets {
 		if strings.Contains(out+errOut, v) {
 			t.Errorf("--help prints %s's value", k)
+		}
+	}
+}
+
+// PDS_RATE_LIMITS_ENABLED=false turns the per-IP upload limit (30 a minute
+// with limits on) off, for load tests and trusted single-user servers.
+func TestServeRateLimitsOff(t *testing.T) {
+	plcSrv := plcserver.Start(t)
+	t.Setenv("PDS_RATE_LIMITS_ENABLED", "false")
+	addr, _, stop := startServe(t, "--data-dir", t.TempDir(), "--plc-url", plcSrv.URL, "--invite-required=false")
+	defer stop()
+	base := "http://" + addr + "/xrpc/"
+	resp, err := http.Post(base+"com.atproto.server.createAccount", "application/json",
+		strings.NewReader(`{"handle":"load.test","email":"l@example.com","password":"hunter22hunter"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct struct{ AccessJwt string }
+	_ = json.NewDecoder(resp.Body).Decode(&acct)
+	resp.Body.Close()
+	for i := range 40 {
+		req, _ := http.NewRequest("POST", base+"com.atproto.repo.uploadBlob", strings.NewReader(fmt.Sprintf("blob %d", i)))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer "+acct.AccessJwt)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("upload %d with rate limits off: %d", i+1, resp.StatusCode)
 		}
 	}
 }
