@@ -108,8 +108,20 @@ func (e *Env) BlobCollector(g time.Duration) *blob.Collector {
 // before it is built (e.g. firehose limits).
 func New(t testing.TB, configure ...func(*api.Options)) *Env {
 	t.Helper()
+	return NewOnLog(t, nil, configure...)
+}
+
+// NewOnLog is New over a log opened with logOpts (its Now is replaced by
+// the env's clock), e.g. on a fault-injecting filesystem.
+func NewOnLog(t testing.TB, logOpts *eventlog.Options, configure ...func(*api.Options)) *Env {
+	t.Helper()
 	clock := &Clock{}
-	l := eventlogtest.Open(t, &eventlog.Options{Now: clock.Now})
+	lo := eventlog.Options{}
+	if logOpts != nil {
+		lo = *logOpts
+	}
+	lo.Now = clock.Now
+	l := eventlogtest.Open(t, &lo)
 	s, err := projections.OpenStore(t.TempDir(), &projections.StoreOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/eventlog"
 )
 
 // Error is an XRPC error: an HTTP status, the lexicon's error name, and a
@@ -59,6 +61,10 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &xe):
 		case errors.As(err, &he):
 			xe = fromHTTPError(he)
+		case errors.Is(err, eventlog.ErrFailed), errors.Is(err, eventlog.ErrClosed):
+			// The log failed (a write could not be made durable) or is
+			// shutting down: the server cannot serve this until restarted.
+			xe = &Error{Status: http.StatusServiceUnavailable, Name: "ServiceUnavailable", Message: "the server cannot use its event log right now", Err: err}
 		default:
 			xe = &Error{Status: http.StatusInternalServerError, Name: "InternalServerError", Message: "internal server error", Err: err}
 		}
