@@ -98,3 +98,19 @@ func Span(off, n, size int64) (int64, error) {
 	}
 	return n, nil
 }
+
+// ContextReader reads r until ctx is done, then fails with ctx's error:
+// backends wrap callers' readers with it so a cancelled Put stops reading.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}

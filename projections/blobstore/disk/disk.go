@@ -169,7 +169,7 @@ func (s *Store) Put(ctx context.Context, did syntax.DID, c cid.Cid, r io.Reader,
 	// before and after. Any other reader is checked between reads.
 	src := r
 	if _, ok := r.(*os.File); !ok {
-		src = ctxReader{ctx, r}
+		src = blobstore.ContextReader(ctx, r)
 	}
 	n, err := io.Copy(f, io.LimitReader(src, size+1))
 	if err != nil {
@@ -383,19 +383,6 @@ func (s *Store) DeleteAccount(ctx context.Context, did syntax.DID) error {
 		return fmt.Errorf("blobstore/disk: delete account: %w", err)
 	}
 	return nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
 
 // fileReader reads a section of a blob file until ctx is done.

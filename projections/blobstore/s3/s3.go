@@ -323,7 +323,7 @@ func newSource(ctx context.Context, r io.Reader, size, partSize int64) (*source,
 			}
 		}
 	}
-	return &source{r: ctxReader{ctx, r}, size: size, buf: make([]byte, min(size, partSize))}, nil
+	return &source{r: blobstore.ContextReader(ctx, r), size: size, buf: make([]byte, min(size, partSize))}, nil
 }
 
 // checkLength checks that a ReaderAt source has exactly size bytes.
@@ -572,19 +572,6 @@ func (s *Store) deleteAll(ctx context.Context, objs []types.Object) error {
 	}
 	wg.Wait()
 	return first
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
 }
 
 // ctxBody is an object body that stops once ctx is done (the transport
