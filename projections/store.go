@@ -23,7 +23,15 @@ var ErrLocked = errors.New("projections: store is in use by another process")
 type StoreOptions struct {
 	FS     vfs.FS // nil means the OS filesystem
 	Logger *slog.Logger
+	// CacheSize is Pebble's block cache in bytes; 0 means DefaultCacheSize.
+	CacheSize int64
 }
+
+// DefaultCacheSize is the projection store's block cache: reads of repo
+// trees and records (getRepo, writes loading their MST path) are point
+// lookups spread over the whole store, which Pebble's 8 MiB default
+// serves mostly from disk.
+const DefaultCacheSize = 32 << 20
 
 // Store is the Pebble database that local projections keep their state in,
 // one key space per projection:
@@ -46,7 +54,13 @@ func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: eventlog.PebbleLogger(logger)})
+	size := opts.CacheSize
+	if size <= 0 {
+		size = DefaultCacheSize
+	}
+	cache := pebble.NewCache(size)
+	defer cache.Unref() // the DB holds its own reference
+	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: eventlog.PebbleLogger(logger), Cache: cache})
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
