@@ -365,3 +365,46 @@ func TestGetBlobOfDeactivatedAccount(t *testing.T) {
 		t.Fatalf("listBlobs anonymous: %d %s", r.Status, r.Body)
 	}
 }
+
+// An admin takedown of a blob quarantines it: the bytes are kept but not
+// served, getSubjectStatus reports it, and reversing it serves it again.
+func TestBlobQuarantine(t *testing.T) {
+	env := apitest.New(t)
+	a := env.CreateAccount()
+	c := mustUpload(t, env, a, "image/png", png(64)).Blob.Ref["$link"]
+	admin := apitest.AdminAuth(apitest.AdminPassword)
+	subject := map[string]any{"$type": "com.atproto.admin.defs#repoBlobRef", "did": a.DID, "cid": c}
+	takedown := func(applied bool) {
+		t.Helper()
+		r := env.Do("POST", "/xrpc/com.atproto.admin.updateSubjectStatus", nil, admin,
+			map[string]any{"subject": subject, "takedown": map[string]any{"applied": applied, "ref": "case-1"}})
+		if r.Status != 200 {
+			t.Fatalf("updateSubjectStatus(%v): %d %s", applied, r.Status, r.Body)
+		}
+	}
+	status := func() bool {
+		t.Helper()
+		r := env.Do("GET", "/xrpc/com.atproto.admin.getSubjectStatus", url.Values{"did": {a.DID.String()}, "blob": {c}}, admin, nil)
+		var out struct{ Takedown struct{ Applied bool } }
+		r.JSON(t, &out)
+		if r.Status != 200 {
+			t.Fatalf("getSubjectStatus: %d %s", r.Status, r.Body)
+		}
+		return out.Takedown.Applied
+	}
+	takedown(true)
+	if resp, _ := getBlob(t, env, a.DID, c, ""); resp.StatusCode != 400 || !status() {
+		t.Fatalf("quarantined blob: served %d, status applied %v", resp.StatusCode, status())
+	}
+	if _, err := env.BlobStore.Stat(t.Context(), a.DID, cid.MustParse(c)); err != nil {
+		t.Fatalf("quarantine must keep the bytes: %v", err)
+	}
+	if r := env.Do("POST", "/xrpc/com.atproto.admin.updateSubjectStatus", nil, a.Token,
+		map[string]any{"subject": subject, "takedown": map[string]any{"applied": false}}); r.Status != 401 {
+		t.Fatalf("a user lifting a takedown: %d", r.Status)
+	}
+	takedown(false)
+	if resp, got := getBlob(t, env, a.DID, c, ""); resp.StatusCode != 200 || len(got) != 64+16 || status() {
+		t.Fatalf("restored blob: %d, %d bytes", resp.StatusCode, len(got))
+	}
+}
