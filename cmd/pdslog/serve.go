@@ -46,6 +46,7 @@ type serveCommand struct {
 	devMode        bool
 	crawlers       string
 	rateLimits     bool
+	pprofAddr      string
 	blobs          blobSettings
 	proxy          proxySettings
 	firehose       firehoseSettings
@@ -80,6 +81,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
 	c.mirror.register(f)
+	f.String(&c.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (e.g. localhost:6060) for profiling; off when empty", "PDSLOG_PPROF_ADDR")
 	f.Bool(&c.rateLimits, "rate-limits", true, "per-account write budgets, per-IP upload limits and handle-change limits (login throttling is always on)", "PDS_RATE_LIMITS_ENABLED")
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
 	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …) and proxying to local addresses", "PDS_DEV_MODE")
@@ -191,6 +193,14 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.runner.Run(runCtx) })
+	if c.pprofAddr != "" {
+		stopPprof, err := servePprof(c.pprofAddr, logger)
+		if err != nil {
+			logger.Error("pprof not served", "err", err)
+		} else {
+			defer stopPprof()
+		}
+	}
 	collector := &blob.Collector{Handlers: srv.Blobs(), Grace: c.blobs.grace, Interval: c.blobs.collectEach, Logger: logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = collector.Run(runCtx) })
 	if c.mirrorOn {
