@@ -6,10 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,12 +24,7 @@ type Server struct {
 	// URL is its base URL, e.g. "http://127.0.0.1:40123".
 	URL string
 
-	cmd       *exec.Cmd
-	stdin     io.WriteCloser
-	out       *npm.Output
-	exited    chan struct{}
-	waitErr   error
-	closeOnce sync.Once
+	proc *npm.Process
 }
 
 // Start starts a PLC directory for t, with an empty in-memory database,
@@ -53,63 +45,28 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("plcserver: tests that need a PLC directory run the npm package @did-plc/server under Node.js: %v", err)
 	}
 
-	s := &Server{out: npm.NewOutput(readyLine), exited: make(chan struct{})}
-	cmd := exec.Command(node, filepath.Join(dir, "server.js"), "0")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PLC_HOST=127.0.0.1", "PLC_EXIT_ON_STDIN_EOF=1", "LOG_ENABLED="+logEnabled())
-	cmd.Stdout = s.out
-	cmd.Stderr = s.out
-	// The server exits when its stdin closes: on Close, and when this
-	// process dies, however it dies.
-	stdin, err := cmd.StdinPipe()
+	// PLC_EXIT_ON_STDIN_EOF: the server exits when its stdin closes.
+	proc, port, err := npm.StartProcess(npm.ProcessSpec{Node: node, Dir: dir, Script: "server.js", Args: []string{"0"},
+		Env:   []string{"PLC_HOST=127.0.0.1", "PLC_EXIT_ON_STDIN_EOF=1", "LOG_ENABLED=" + logEnabled()},
+		Ready: readyLine, ReadyTimeout: readyTimeout, StopTimeout: stopTimeout})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("plcserver: %v", err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("plcserver: starting %s: %v", node, err)
-	}
-	s.cmd, s.stdin = cmd, stdin
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
+	s := &Server{URL: "http://127.0.0.1:" + port, proc: proc}
 	t.Cleanup(func() {
 		s.Close()
 		if t.Failed() {
-			t.Logf("plcserver %s output:\n%s", s.URL, s.out.String())
+			t.Logf("plcserver %s output:\n%s", s.URL, proc.Output())
 		}
 	})
-
-	deadline := time.NewTimer(readyTimeout)
-	defer deadline.Stop()
-	select {
-	case port := <-s.out.Ready():
-		s.URL = "http://127.0.0.1:" + port
-	case <-s.exited:
-		t.Fatalf("plcserver: %s server.js exited before it was ready (%v); its output:\n%s", node, s.waitErr, s.out.String())
-	case <-deadline.C:
-		s.Close()
-		t.Fatalf("plcserver: not ready after %v; its output:\n%s", readyTimeout, s.out.String())
-	}
 	if err := health(s.URL); err != nil {
-		t.Fatalf("plcserver: %v; its output:\n%s", err, s.out.String())
+		t.Fatalf("plcserver: %v; its output:\n%s", err, proc.Output())
 	}
 	return s
 }
 
 // Close stops the server (it is also stopped at the test's cleanup).
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		s.stdin.Close()
-		select {
-		case <-s.exited:
-			return
-		case <-time.After(stopTimeout):
-		}
-		s.cmd.Process.Kill()
-		<-s.exited
-	})
-}
+func (s *Server) Close() { _ = s.proc.Stop() }
 
 func health(base string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

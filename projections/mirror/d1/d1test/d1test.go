@@ -4,13 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -56,12 +52,7 @@ type Emulator struct {
 	mu   sync.Mutex
 	pool []string // databases not handed out yet
 
-	cmd       *exec.Cmd
-	stdin     io.WriteCloser
-	out       *npm.Output
-	exited    chan struct{}
-	waitErr   error
-	closeOnce sync.Once
+	proc *npm.Process
 }
 
 // Start starts an emulator. The caller closes it; it also stops when this
@@ -89,43 +80,20 @@ func Start(opts Options) (*Emulator, error) {
 	if opts.Account == "" {
 		opts.Account = "0123456789abcdef0123456789abcdef"
 	}
-	e := &Emulator{Token: opts.Token, Account: opts.Account, pool: append([]string(nil), opts.Databases...),
-		out: npm.NewOutput(readyLine), exited: make(chan struct{})}
-	cmd := exec.Command(node, filepath.Join(dir, "server.mjs"))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"D1EMU_PORT=0",
-		"D1EMU_DATABASES="+strings.Join(opts.Databases, ","),
-		"D1EMU_PERSIST="+opts.Persist,
-		"D1EMU_TOKEN="+opts.Token,
-		"D1EMU_ACCOUNT="+opts.Account,
-	)
-	cmd.Stdout = e.out
-	cmd.Stderr = e.out
-	stdin, err := cmd.StdinPipe()
+	proc, origin, err := npm.StartProcess(npm.ProcessSpec{Node: node, Dir: dir, Script: "server.mjs",
+		Env: []string{
+			"D1EMU_PORT=0",
+			"D1EMU_DATABASES=" + strings.Join(opts.Databases, ","),
+			"D1EMU_PERSIST=" + opts.Persist,
+			"D1EMU_TOKEN=" + opts.Token,
+			"D1EMU_ACCOUNT=" + opts.Account,
+		},
+		Ready: readyLine, ReadyTimeout: readyTimeout, StopTimeout: stopTimeout})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("d1test: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("d1test: starting %s: %w", node, err)
-	}
-	e.cmd, e.stdin = cmd, stdin
-	go func() {
-		e.waitErr = cmd.Wait()
-		close(e.exited)
-	}()
-	deadline := time.NewTimer(readyTimeout)
-	defer deadline.Stop()
-	select {
-	case origin := <-e.out.Ready():
-		e.APIBase = origin + "/client/v4"
-	case <-e.exited:
-		return nil, fmt.Errorf("d1test: server.mjs exited before it was ready (%v); its output:\n%s", e.waitErr, e.out.String())
-	case <-deadline.C:
-		e.Close()
-		return nil, fmt.Errorf("d1test: not ready after %v; its output:\n%s", readyTimeout, e.out.String())
-	}
-	return e, nil
+	return &Emulator{APIBase: origin + "/client/v4", Token: opts.Token, Account: opts.Account,
+		pool: append([]string(nil), opts.Databases...), proc: proc}, nil
 }
 
 // StartT starts an emulator for t and stops it at t's cleanup.
@@ -159,27 +127,11 @@ func (e *Emulator) Database(t testing.TB) string {
 }
 
 // Output is what the emulator printed.
-func (e *Emulator) Output() string { return e.out.String() }
+func (e *Emulator) Output() string { return e.proc.Output() }
 
 // Close stops the emulator: it closes its stdin (the server disposes of
 // Miniflare and exits), and kills it if it has not exited in time.
-func (e *Emulator) Close() error {
-	e.closeOnce.Do(func() {
-		e.stdin.Close()
-		select {
-		case <-e.exited:
-			return
-		case <-time.After(stopTimeout):
-		}
-		e.cmd.Process.Kill()
-		<-e.exited
-	})
-	var ee *exec.ExitError
-	if e.waitErr != nil && !errors.As(e.waitErr, &ee) {
-		return e.waitErr
-	}
-	return nil
-}
+func (e *Emulator) Close() error { return e.proc.Stop() }
 
 // Query sends one SQL statement to database db and returns the raw
 // response body (test helper, bypassing the client under test).
