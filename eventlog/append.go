@@ -159,6 +159,9 @@ func (l *Log) commitLoop(groups chan<- *group) {
 			}
 			continue
 		}
+		if reqs = l.refuseIfFull(reqs, size); len(reqs) == 0 {
+			continue
+		}
 		g := l.build(reqs)
 		if g.b.Empty() {
 			l.finish(g, nil)
@@ -171,6 +174,26 @@ func (l *Log) commitLoop(groups chan<- *group) {
 		}
 		groups <- g
 	}
+}
+
+// refuseIfFull answers the appends among reqs with ErrDiskFull when
+// writing size bytes would eat into the free-space reserve, and returns
+// what is left to build. Purges (tiny tombstones that free space later)
+// always pass.
+func (l *Log) refuseIfFull(reqs []*request, size int) []*request {
+	err := l.space.check(size)
+	if err == nil {
+		return reqs
+	}
+	keep := reqs[:0]
+	for _, r := range reqs {
+		if r.purge != nil {
+			keep = append(keep, r)
+			continue
+		}
+		r.done <- result{err: err}
+	}
+	return keep
 }
 
 // build checks each request against the heads and writes the accepted ones

@@ -45,6 +45,12 @@ type Options struct {
 	OnSync func(events int, took time.Duration)
 	// Now supplies event times; nil means time.Now.
 	Now func() time.Time
+	// MinFreeBytes is the free space kept in reserve on the log's
+	// filesystem: appends that would leave less are refused with
+	// ErrDiskFull (and accepted again once space is freed) instead of
+	// failing the log. Zero means DefaultMinFreeBytes; negative disables the
+	// check.
+	MinFreeBytes int64
 }
 
 // EnsureDefaults fills unset fields and returns o (a new value if o is nil).
@@ -67,6 +73,9 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
 	return o
 }
 
@@ -76,6 +85,7 @@ type Log struct {
 	opts   Options
 	sealer *sealer
 	logger *slog.Logger
+	space  spaceGuard
 
 	// durable is the highest seq whose batch is synced; readers stop there.
 	durable  atomic.Uint64
@@ -144,6 +154,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		l.logger.Warn("seq floor above last event: filled with tombstones", "from", last+1, "seq", o.SeqFloor)
 		last = o.SeqFloor
 	}
+	l.space = spaceGuard{fs: o.FS, dir: dir, reserve: uint64(max(o.MinFreeBytes, 0)), logf: l.logger.Warn}
 	l.durable.Store(uint64(last))
 	l.next = last + 1
 	l.startPipeline()

@@ -37,6 +37,21 @@ func tooLarge(limit int64) *xrpc.Error {
 		Message: fmt.Sprintf("request entity too large: the upload limit is %d bytes", limit)}
 }
 
+// bodyReader remembers a read error, so that it is told apart from a
+// write error of the temp file.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
 // sniffer keeps the first 512 bytes for content sniffing.
 type sniffer struct{ head []byte }
 
@@ -79,6 +94,12 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	if req.ContentLength > limit {
 		return tooLarge(limit)
 	}
+	// On a nearly full disk, refuse before streaming: the bytes would not
+	// be kept (the log refuses the upload's event) and would only eat the
+	// space the log keeps in reserve.
+	if err := h.Log.CheckSpace(max(req.ContentLength, 0)); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(h.TempDir, tempPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("upload temp file: %w", err)
@@ -89,9 +110,13 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	}()
 	sum := sha256.New()
 	sn := &sniffer{}
-	n, err := io.Copy(io.MultiWriter(f, sum, sn), io.LimitReader(req.Body, limit+1))
-	if err != nil {
-		return xrpc.InvalidRequest("reading the upload: %v", err)
+	body := &bodyReader{r: io.LimitReader(req.Body, limit+1)}
+	n, err := io.Copy(io.MultiWriter(f, sum, sn), body)
+	if body.err != nil {
+		return xrpc.InvalidRequest("reading the upload: %v", body.err)
+	}
+	if err != nil { // writing the temp file (a full disk answers 503)
+		return fmt.Errorf("upload temp file: %w", err)
 	}
 	if n > limit {
 		return tooLarge(limit)

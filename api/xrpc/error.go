@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,6 +62,12 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &xe):
 		case errors.As(err, &he):
 			xe = fromHTTPError(he)
+		case errors.Is(err, eventlog.ErrDiskFull), errors.Is(err, syscall.ENOSPC):
+			// Nothing was written; the log accepts writes again once space
+			// is freed, without a restart.
+			xe = &Error{Status: http.StatusServiceUnavailable, Name: "ServiceUnavailable",
+				Message: "the server's disk is full; writes resume when space is freed",
+				Header:  http.Header{"Retry-After": {"60"}}, Err: err}
 		case errors.Is(err, eventlog.ErrFailed), errors.Is(err, eventlog.ErrClosed):
 			// The log failed (a write could not be made durable) or is
 			// shutting down: the server cannot serve this until restarted.

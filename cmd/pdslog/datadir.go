@@ -48,6 +48,7 @@ type openOptions struct {
 	seqFloor eventlog.Seq
 	logger   *slog.Logger
 	onSync   func(events int, took time.Duration)
+	minFree  int64 // eventlog.Options.MinFreeBytes
 }
 
 // openDataDir locks and opens the data directory, creating it if needed.
@@ -71,7 +72,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 		return nil, err
 	}
 	d.log, err = eventlog.Open(filepath.Join(path, logSubdir), &eventlog.Options{
-		SealKey: key, SeqFloor: o.seqFloor, Logger: o.logger, OnSync: o.onSync,
+		SealKey: key, SeqFloor: o.seqFloor, Logger: o.logger, OnSync: o.onSync, MinFreeBytes: o.minFree,
 	})
 	if err != nil {
 		return nil, err

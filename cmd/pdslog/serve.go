@@ -32,6 +32,7 @@ type serveCommand struct {
 	bind     string
 	seqFloor uint64
 	drain    time.Duration
+	minFree  int64
 
 	handleDomains  string
 	inviteRequired bool
@@ -66,6 +67,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	f.Int(&c.port, "port", 2583, "port to listen on", "PDS_PORT")
 	f.String(&c.bind, "bind", "", "address to listen on (default: localhost when --hostname is localhost, else all interfaces)", "PDSLOG_BIND")
 	f.Uint64(&c.seqFloor, "seq-floor", 0, "after restoring an old copy of the log: the highest seq ever handed out, so no seq is reused", "PDSLOG_SEQ_FLOOR")
+	f.Int64(&c.minFree, "min-free-space", eventlog.DefaultMinFreeBytes, "bytes kept free on the data dir's disk: writes and uploads that would eat into them answer 503 until space is freed (negative: no check)", "PDSLOG_MIN_FREE_SPACE")
 	f.DurationVar(&c.drain, "drain-timeout", 30*time.Second, "how long shutdown waits for in-flight requests")
 	f.String(&c.handleDomains, "handle-domains", "", "comma-separated handle suffixes users may sign up under (default: .HOSTNAME, .test for localhost)", "PDS_SERVICE_HANDLE_DOMAINS")
 	f.Bool(&c.inviteRequired, "invite-required", true, "require an invite code to create an account", "PDS_INVITE_REQUIRED")
@@ -110,7 +112,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 			m.ObserveSync(n, took)
 		}
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger, onSync: onSync})
+	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger, onSync: onSync, minFree: c.minFree})
 	if err != nil {
 		return err
 	}
