@@ -21,6 +21,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/mst/car"
 )
 
@@ -140,7 +141,8 @@ func (cc *crashClient) write(base, did, token string, rng *rand.Rand, n int) (*c
 // The real `pdslog serve` process under writes from several clients,
 // SIGKILLed at a random moment and restarted, many times: nothing it
 // acknowledged is lost (every record readable with its CID, every commit on
-// the firehose from cursor 0, seqs strictly increasing), each repo's next
+// the firehose from cursor 0, which sends exactly the log's public events:
+// dense log seqs, no gap but the private ones, no duplicate), each repo's next
 // write chains from where it stood, and the log replays and verifies clean.
 func TestCrashServeUnderLoad(t *testing.T) {
 	cycles := 20
@@ -290,6 +292,7 @@ func TestCrashServeUnderLoad(t *testing.T) {
 	revOf := map[string]string{}   // did -> rev of its latest commit on the stream
 	dataOf := map[string]cid.Cid{} // did -> data CID of its latest commit on the stream
 	frames := 0
+	var seqs []eventlog.Seq // every seq the firehose sent, in order
 	for len(want) > 0 {
 		_, raw, err := ws.Read(ctx)
 		if err != nil {
@@ -339,6 +342,7 @@ func TestCrashServeUnderLoad(t *testing.T) {
 			t.Fatalf("firehose seq %d after %d", seq, lastSeq)
 		}
 		lastSeq = seq
+		seqs = append(seqs, eventlog.Seq(seq))
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
 	t.Logf("%d cycles, %d acknowledged writes, all %d commits on the firehose (%d frames through seq %d)", cycles, len(acked), len(acked), frames, lastSeq)
@@ -349,8 +353,51 @@ func TestCrashServeUnderLoad(t *testing.T) {
 	if err := c.cmd.Wait(); err != nil {
 		t.Fatalf("serve after SIGTERM: %v", err)
 	}
+	// Contiguity: the log's seqs are dense from 1, and the firehose sent
+	// exactly its public events, each once, in order — the only seqs it
+	// skips are private events and tombstones, which never leave the server.
+	d, err := openDataDir(dir, openOptions{command: "test", logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := d.log.Iter(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var public []eventlog.Seq
+	var next eventlog.Seq = 1
+	for it.Next() {
+		ev := it.Event()
+		if ev.Seq != next {
+			t.Fatalf("log seq %d where %d was next: not dense", ev.Seq, next)
+		}
+		next++
+		if ev.Kind.Public() && int64(ev.Seq) <= lastSeq {
+			public = append(public, ev.Seq)
+		}
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.close()
+	if !slices.Equal(public, seqs) {
+		t.Fatalf("firehose sent %d seqs through %d, the log holds %d public events there; first difference at %d",
+			len(seqs), lastSeq, len(public), firstDiff(public, seqs))
+	}
+	t.Logf("log dense through %d; firehose = the log's %d public events through seq %d, no gap, no duplicate", next-1, len(public), lastSeq)
+
 	code, out, errOut := runCmd(t, t.Context(), "replay", "--data-dir", dir, "--verify", "--log-format", "text")
 	if code != exitOK || !strings.Contains(out, "verify: ") {
 		t.Fatalf("replay --verify exit %d\n%s\n%s", code, out, errOut)
 	}
+}
+
+// firstDiff is the index where a and b first differ.
+func firstDiff[T comparable](a, b []T) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
