@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
@@ -48,7 +50,8 @@ type openOptions struct {
 	seqFloor eventlog.Seq
 	logger   *slog.Logger
 	onSync   func(events int, took time.Duration)
-	minFree  int64 // eventlog.Options.MinFreeBytes
+	minFree  int64  // eventlog.Options.MinFreeBytes
+	fs       vfs.FS // eventlog.Options.FS (tests); nil: the OS filesystem
 }
 
 // openDataDir locks and opens the data directory, creating it if needed.
@@ -72,7 +75,7 @@ func openDataDir(path string, o openOptions) (*dataDir, error) {
 		return nil, err
 	}
 	d.log, err = eventlog.Open(filepath.Join(path, logSubdir), &eventlog.Options{
-		SealKey: key, SeqFloor: o.seqFloor, Logger: o.logger, OnSync: o.onSync, MinFreeBytes: o.minFree,
+		SealKey: key, SeqFloor: o.seqFloor, Logger: o.logger, OnSync: o.onSync, MinFreeBytes: o.minFree, FS: o.fs,
 	})
 	if err != nil {
 		return nil, err

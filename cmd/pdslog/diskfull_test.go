@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 )
@@ -184,3 +189,115 @@ func TestServeDiskFullRecovers(t *testing.T) {
 		t.Fatalf("replay --verify: %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// The log's disk stops syncing (fsync EIO) under a running server: the
+// write answers 503 and is not acknowledged; the server drains, answers
+// 503 while the data dir cannot be reopened, and once the disk syncs again
+// reopens it by itself — same process, same port — with every
+// acknowledged write there and the next one chaining from it.
+func TestServeStorageFailureRecovers(t *testing.T) {
+	defer func(d time.Duration) { recoverPoll = d }(recoverPoll)
+	recoverPoll = 50 * time.Millisecond
+	toggle := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo {
+			return fmt.Errorf("injected fsync failure: %w", syscall.EIO)
+		}
+		return nil
+	})}
+	plcSrv := plcserver.Start(t)
+	data := t.TempDir()
+	logs := &syncBuffer{}
+	addr, _, stop := startServeWith(t, func(c *serveCommand) { c.logFS, c.stderr = errorfs.Wrap(vfs.Default, toggle), logs },
+		"--data-dir", data, "--plc-url", plcSrv.URL, "--invite-required=false", "--rate-limits=false")
+	defer func() { stop() }()
+	cc := &crashClient{t: t, http: &http.Client{Timeout: 10 * time.Second}}
+	base := "http://" + addr
+	var acct struct{ DID, AccessJwt string }
+	if st, err := cc.call(base, "POST", "com.atproto.server.createAccount", "", nil, map[string]any{
+		"handle": "fail.test", "email": "x@example.com", "password": "hunter22hunter"}, &acct); err != nil || st != 200 {
+		t.Fatalf("createAccount: %d %v", st, err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var acked []*crashAck
+	for i := range 5 {
+		ack, st, err := cc.write(base, acct.DID, acct.AccessJwt, rng, i)
+		if ack == nil {
+			t.Fatalf("write %d: %d %v", i, st, err)
+		}
+		acked = append(acked, ack)
+	}
+
+	toggle.On()
+	for i := range 5 {
+		if ack, st, err := cc.write(base, acct.DID, acct.AccessJwt, rng, 100+i); ack != nil || err != nil || st != http.StatusServiceUnavailable {
+			t.Fatalf("write %d while the disk cannot sync: %d %v (acknowledged: %v), want 503", i, st, err, ack != nil)
+		}
+	}
+	// The server notices, drains and answers from its recovery loop; it
+	// keeps failing to reopen while the disk still cannot sync.
+	for wait := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(base + "/xrpc/_health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body xrpcError
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || body.Error != "ServiceUnavailable" {
+			t.Fatalf("_health with a failed log: %d %+v, want 503 ServiceUnavailable", resp.StatusCode, body)
+		}
+		if strings.Contains(body.Message, "recovering from a storage failure") {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("the server did not start recovering within 10 s:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(10 * recoverPoll)
+
+	toggle.Off()
+	deadline := time.Now().Add(30 * time.Second)
+	var ack *crashAck
+	for {
+		var st int
+		var err error
+		if ack, st, err = cc.write(base, acct.DID, acct.AccessJwt, rng, 1000); ack != nil {
+			break
+		}
+		if err != nil || st != http.StatusServiceUnavailable {
+			t.Fatalf("write while recovering: %d %v, want 503", st, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not recover within 30 s of the disk syncing again")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, a := range acked {
+		for uri, want := range a.records {
+			parts := strings.Split(strings.TrimPrefix(uri, "at://"), "/")
+			var got struct{ CID string }
+			st, err := cc.call(base, "GET", "com.atproto.repo.getRecord", "", url.Values{"repo": {parts[0]}, "collection": {parts[1]}, "rkey": {parts[2]}}, nil, &got)
+			if err != nil || st != 200 || got.CID != want {
+				t.Fatalf("acknowledged %s (cid %s) after recovery: %d %q %v", uri, want, st, got.CID, err)
+			}
+		}
+	}
+	if last := acked[len(acked)-1]; ack.rev <= last.rev {
+		t.Fatalf("rev after recovery %s not after the last acknowledged %s", ack.rev, last.rev)
+	}
+	// The path taken: the failure was seen, reopening failed while the
+	// disk could not sync, then succeeded.
+	for _, msg := range []string{"event log failed: draining", "storage not usable yet", "data dir reopened after a storage failure"} {
+		if !strings.Contains(logs.String(), msg) {
+			t.Errorf("server log lacks %q:\n%s", msg, logs.String())
+		}
+	}
+	stop()
+	stop = func() {}
+	if code, stdout, stderr := runCmd(t, t.Context(), "replay", "--data-dir", data, "--verify"); code != 0 {
+		t.Fatalf("replay --verify: %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+type xrpcError struct{ Error, Message string }

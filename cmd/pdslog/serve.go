@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/auth"
@@ -56,6 +59,12 @@ type serveCommand struct {
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
+	// logFS, if set, is the filesystem the event log runs on (tests inject
+	// faults through it); nil means the OS filesystem.
+	logFS vfs.FS
+	// metrics of the current round of serving (the log's sync callback
+	// reports into it).
+	metrics *atomic.Pointer[api.Metrics]
 }
 
 const serveSummary = `Run the PDS. With no flags it serves http://localhost:2583 from ./data.`
@@ -106,20 +115,19 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var metrics atomic.Pointer[api.Metrics]
-	onSync := func(n int, took time.Duration) {
-		if m := metrics.Load(); m != nil {
-			m.ObserveSync(n, took)
+	if c.pprofAddr != "" {
+		stopPprof, err := servePprof(c.pprofAddr, logger)
+		if err != nil {
+			logger.Error("pprof not served", "err", err)
+		} else {
+			defer stopPprof()
 		}
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger, onSync: onSync, minFree: c.minFree})
+	// The data dir is opened first, so that a data dir held by another
+	// process is reported before the port is taken.
+	d, err := c.openData(ctx, logger)
 	if err != nil {
 		return err
-	}
-	defer d.close()
-
-	if err := d.catchUp(ctx, newProgress(c.stderr, logger, "catch up")); err != nil {
-		return fmt.Errorf("catch up projections: %w", err)
 	}
 	bind := c.bind
 	if bind == "" && c.hostname == "localhost" {
@@ -127,8 +135,54 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(c.port)))
 	if err != nil {
+		d.close()
 		return err
 	}
+	// The port stays open across rounds of serving: while the data dir is
+	// reopened after a storage failure, connections get a 503, never a
+	// refused connection.
+	shared := newSharedListener(ln)
+	defer shared.Close()
+	ready := c.ready
+	for {
+		failed, err := c.serveData(ctx, d, shared, logger, ready)
+		ready = nil
+		if err != nil || !failed {
+			return err
+		}
+		if d, err = c.recoverStorage(ctx, shared, logger); err != nil || d == nil {
+			return err
+		}
+	}
+}
+
+// openData opens the data dir and brings the projections up to the log.
+func (c *serveCommand) openData(ctx context.Context, logger *slog.Logger) (*dataDir, error) {
+	metrics := &atomic.Pointer[api.Metrics]{}
+	c.metrics = metrics
+	onSync := func(n int, took time.Duration) {
+		if m := metrics.Load(); m != nil {
+			m.ObserveSync(n, took)
+		}
+	}
+	d, err := openDataDir(c.dataDir, openOptions{command: "serve", seqFloor: eventlog.Seq(c.seqFloor), logger: logger, onSync: onSync, minFree: c.minFree, fs: c.logFS})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.catchUp(ctx, newProgress(c.stderr, logger, "catch up")); err != nil {
+		d.close()
+		return nil, fmt.Errorf("catch up projections: %w", err)
+	}
+	return d, nil
+}
+
+// serveData serves the API over d until ctx ends, the listener fails, or
+// the event log fails (failed is then true: the caller reopens the data
+// dir once the disk takes writes again). It closes d before it returns.
+func (c *serveCommand) serveData(ctx context.Context, d *dataDir, shared *sharedListener, logger *slog.Logger, ready chan<- string) (failed bool, err error) {
+	defer d.close()
+	ln := shared.round()
+	metrics := c.metrics
 	svc := server.Service{Hostname: c.hostname, Port: c.port, InviteRequired: c.inviteRequired,
 		ContactEmail: c.contactEmail, PrivacyPolicy: c.privacyPolicy, TermsOfService: c.termsOfService, BlobUploadLimit: c.blobs.uploadLimit}
 	svc.HandleDomains = server.DefaultHandleDomains(c.hostname)
@@ -146,18 +200,18 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	}
 	sec, err := loadSecrets(c.dataDir, c.jwtSecret, c.plcRotationHex)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tokens, err := auth.NewTokens(sec.jwt, svc.DID())
 	if err != nil {
-		return err
+		return false, err
 	}
 	keys := &commit.SigningKeys{Log: d.log}
 	sessions := &server.Sessions{Tokens: tokens, Accounts: d.accounts, Log: d.log, Runner: d.runner,
 		Throttle: auth.NewLoginThrottle(auth.LoginConfig{}), Keys: keys, Blocks: d.blocks, Records: d.records}
 	lex, err := lexicon.New()
 	if err != nil {
-		return fmt.Errorf("load lexicons: %w", err)
+		return false, fmt.Errorf("load lexicons: %w", err)
 	}
 	builder := commit.NewBuilder(nil)
 	builder.Validator = commit.Lexicons(lex)
@@ -174,18 +228,18 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		logger.Warn("PDS_RATE_LIMITS_ENABLED=false: write, upload and handle-change limits are off (login throttling stays on)")
 	}
 	if err := firstStartInvite(ctx, d, svc, c.stdout); err != nil {
-		return fmt.Errorf("first-start invite: %w", err)
+		return false, fmt.Errorf("first-start invite: %w", err)
 	}
 	if c.adminPassword == "" {
 		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
 	}
 	proxyCfg, err := c.proxy.config(c.plcURL, c.devMode)
 	if err != nil {
-		return err
+		return false, err
 	}
 	blobStore, blobTmp, err := c.blobs.open(ctx, c.dataDir)
 	if err != nil {
-		return err
+		return false, err
 	}
 	srv := api.New(api.Options{BlobStore: blobStore, BlobIndex: d.blobs, BlobTempDir: blobTmp, BlobMaxSize: c.blobs.uploadLimit,
 		BlobLimiter: blobLimiter, Service: svc, Sessions: sessions, Signup: signup, AdminPassword: c.adminPassword, WriteLimiter: writeLimiter, Authenticate: sessions.Authenticate, Metrics: metrics.Load(), CORSOrigins: origins, Log: d.log, Runner: d.runner, Accounts: d.accounts, Records: d.records, Blocks: d.blocks, Repos: d.repos,
@@ -195,14 +249,6 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = d.runner.Run(runCtx) })
-	if c.pprofAddr != "" {
-		stopPprof, err := servePprof(c.pprofAddr, logger)
-		if err != nil {
-			logger.Error("pprof not served", "err", err)
-		} else {
-			defer stopPprof()
-		}
-	}
 	collector := &blob.Collector{Handlers: srv.Blobs(), Grace: c.blobs.grace, Interval: c.blobs.collectEach, Logger: logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = collector.Run(runCtx) })
 	if c.mirrorOn {
@@ -223,14 +269,22 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	serveErr := make(chan error, 1)
 	wg.Go(func() { serveErr <- hs.Serve(ln) })
 	logger.Info("serving", "addr", ln.Addr().String(), "hostname", c.hostname, "data_dir", c.dataDir, "seq", d.log.Head())
-	if c.ready != nil {
-		c.ready <- ln.Addr().String()
+	if ready != nil {
+		ready <- ln.Addr().String()
 	}
+	logFailed := make(chan struct{})
+	wg.Go(func() { watchFailure(runCtx, d.log, logFailed) })
 
 	select {
 	case <-ctx.Done():
 		logger.Info("shutting down", "drain_timeout", c.drain)
+		// New connections are refused from now on; those in flight drain.
+		_ = shared.Close()
 	case err = <-serveErr:
+	case <-logFailed:
+		failed = true
+		logger.Error("event log failed: draining, then reopening the data dir once the disk takes writes again",
+			"err", d.log.Failure(), "seq", d.log.Head())
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), c.drain)
 	defer cancel()
@@ -248,7 +302,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	stopRunner()
 	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return false, err
 	}
-	return nil
+	return failed, nil
 }

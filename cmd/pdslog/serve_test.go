@@ -34,10 +34,20 @@ func (s *syncBuffer) String() string {
 // startServe runs `pdslog serve` in-process on a real listener.
 func startServe(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func()) {
 	t.Helper()
+	return startServeWith(t, nil, args...)
+}
+
+// startServeWith is startServe with the command adjusted by configure
+// before it runs (test-only fields such as logFS).
+func startServeWith(t *testing.T, configure func(*serveCommand), args ...string) (addr string, out *syncBuffer, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan string, 1)
 	out = &syncBuffer{}
 	cmd := &serveCommand{stdout: out, stderr: io.Discard, ready: ready}
+	if configure != nil {
+		configure(cmd)
+	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.run(ctx, append([]string{"--port", "0"}, args...)) }()
 	select {

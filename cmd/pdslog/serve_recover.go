@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/pdslog/pdslog/eventlog"
+)
+
+// Recovery from a failed event log. Once a write or fsync of the log fails
+// (the disk filled up past the reserve, or the device reported an I/O
+// error), the open log refuses everything: what Pebble holds in memory may
+// not be on disk. serve then drains, closes the data dir, answers 503 while
+// it waits for the disk to take writes again, and reopens the data dir,
+// which recovers exactly what was made durable — all without the process
+// restarting or the port closing.
+
+// recoverPoll is how often a failed data dir is probed.
+var recoverPoll = time.Second
+
+// watchFailure closes failed once log fails, or returns when ctx ends.
+func watchFailure(ctx context.Context, log *eventlog.Log, failed chan<- struct{}) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if log.Failure() != nil {
+				close(failed)
+				return
+			}
+		}
+	}
+}
+
+// recoverStorage answers 503 on ln until the data dir's disk takes writes
+// again and the data dir reopens, then returns it. It returns nil, nil when
+// ctx ends first (a normal shutdown).
+func (c *serveCommand) recoverStorage(ctx context.Context, ln *sharedListener, logger *slog.Logger) (*dataDir, error) {
+	hs := &http.Server{Handler: http.HandlerFunc(unavailable), ReadHeaderTimeout: 10 * time.Second}
+	round := ln.round()
+	go func() { _ = hs.Serve(round) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), c.drain)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	start := time.Now()
+	var lastErr string
+	for attempt := 1; ; attempt++ {
+		fs := c.logFS
+		if fs == nil {
+			fs = vfs.Default
+		}
+		err := probeStorage(fs, c.dataDir, c.minFree)
+		var d *dataDir
+		if err == nil {
+			d, err = c.openData(ctx, logger)
+		}
+		if err == nil {
+			logger.Info("data dir reopened after a storage failure: serving again", "seq", d.log.Head(), "attempts", attempt, "duration", time.Since(start))
+			return d, nil
+		}
+		if msg := err.Error(); msg != lastErr {
+			lastErr = msg
+			logger.Error("storage not usable yet; answering 503 and retrying", "err", err, "data_dir", c.dataDir)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(recoverPoll):
+		}
+	}
+}
+
+// probeStorage checks, through the filesystem the log runs on, that the
+// data dir's disk takes a synced write and has more free space than the log
+// keeps in reserve. Pebble treats a failed WAL sync while it opens as fatal,
+// so the data dir is reopened only once the disk passes this probe.
+func probeStorage(fs vfs.FS, dir string, reserve int64) error {
+	if reserve == 0 {
+		reserve = eventlog.DefaultMinFreeBytes
+	}
+	if u, err := fs.GetDiskUsage(dir); err == nil && reserve > 0 && u.AvailBytes < uint64(reserve) {
+		return fmt.Errorf("%w: %d bytes free under %s, %d kept in reserve", eventlog.ErrDiskFull, u.AvailBytes, dir, reserve)
+	}
+	path := fs.PathJoin(dir, ".write-probe")
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	defer fs.Remove(path)
+	_, werr := f.Write(make([]byte, 64<<10))
+	serr := f.Sync()
+	cerr := f.Close()
+	return errors.Join(werr, serr, cerr)
+}
+
+func unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "5")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	if r.Method != http.MethodHead {
+		_, _ = fmt.Fprintf(w, `{"error":"ServiceUnavailable","message":"the server is recovering from a storage failure"}`)
+	}
+}
+
+// sharedListener accepts on one listener for successive servers: each
+// round's http.Server gets its own net.Listener whose Close (which
+// http.Server.Shutdown calls) ends that round without closing the port.
+type sharedListener struct {
+	ln    net.Listener
+	conns chan net.Conn
+	done  chan struct{} // closed when the real listener fails or closes
+	err   error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newSharedListener(ln net.Listener) *sharedListener {
+	s := &sharedListener{ln: ln, conns: make(chan net.Conn, 64), done: make(chan struct{})}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				s.err = err
+				close(s.done)
+				return
+			}
+			select {
+			case s.conns <- conn:
+			case <-s.done:
+			}
+		}
+	}()
+	return s
+}
+
+// Close closes the real listener (new connections are refused from then
+// on) and every connection not yet served. It may be called more than once.
+func (s *sharedListener) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.ln.Close() })
+	err := s.closeErr
+	<-s.done
+	for {
+		select {
+		case c := <-s.conns:
+			_ = c.Close()
+		default:
+			return err
+		}
+	}
+}
+
+// round returns a listener for one server.
+func (s *sharedListener) round() net.Listener {
+	return &roundListener{s: s, closed: make(chan struct{})}
+}
+
+type roundListener struct {
+	s      *sharedListener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (r *roundListener) Accept() (net.Conn, error) {
+	select {
+	case <-r.closed:
+		return nil, net.ErrClosed
+	case <-r.s.done:
+		return nil, r.s.err
+	case c := <-r.s.conns:
+		select {
+		case <-r.closed: // closed meanwhile: leave it to the next round
+			go func() {
+				select {
+				case r.s.conns <- c:
+				case <-r.s.done:
+					_ = c.Close()
+				}
+			}()
+			return nil, net.ErrClosed
+		default:
+			return c, nil
+		}
+	}
+}
+
+func (r *roundListener) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	return nil
+}
+
+func (r *roundListener) Addr() net.Addr { return r.s.ln.Addr() }
