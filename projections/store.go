@@ -60,7 +60,7 @@ func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
 	}
 	cache := pebble.NewCache(size)
 	defer cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(dir, &pebble.Options{FS: opts.FS, Logger: eventlog.PebbleLogger(logger), Cache: cache})
+	db, err := pebble.Open(dir, eventlog.TunedPebbleOptions(&pebble.Options{FS: opts.FS, Logger: eventlog.PebbleLogger(logger), Cache: cache}))
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)

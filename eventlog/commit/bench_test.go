@@ -19,13 +19,13 @@ import (
 // BenchmarkPipeline measures the whole per-write path of one createRecord:
 // encode the record, MST insert, diff + proof, sign the commit, build the
 // CAR slice, and (durable) append it to a real log with its fsync, for one
-// repo written serially and 64 repos written concurrently (each repo by one
+// repo written serially and 16 or 64 repos written concurrently (each repo by one
 // writer, as the server serialises writes per repo). "cpu" skips the
 // append: the CPU-only ceiling, measured in the same run.
 func BenchmarkPipeline(b *testing.B) {
 	const prefill = 1000 // records per repo before measuring
 	for _, mode := range []string{"cpu", "durable"} {
-		for _, repos := range []int{1, 64} {
+		for _, repos := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("%s/repos=%d", mode, repos), func(b *testing.B) {
 				ctx := context.Background()
 				st := committest.NewStream(1, repos)
