@@ -64,10 +64,15 @@ type InviteState struct {
 // Keys: 'a' did -> Account; 'h' handle -> did; 'e' email -> did;
 // 's' did 0x00 id -> SessionState; 'p' did 0x00 name -> AppPassword;
 // 'i' code -> InviteState; 'f' did -> preferences.
-type Projection struct{ *projections.KV }
+type Projection struct {
+	*projections.KV
+	cache *accountCache
+}
 
 // New returns the accounts projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
+func New(s *projections.Store) *Projection {
+	return &Projection{KV: projections.NewKV(s, Name, apply), cache: &accountCache{}}
+}
 
 var _ projections.Projection = (*Projection)(nil)
 
@@ -375,10 +380,15 @@ func readJSON(sp *projections.Space, k []byte, v any) error {
 
 // Get returns the account of did, or ErrNotFound.
 func (p *Projection) Get(ctx context.Context, did syntax.DID) (*Account, error) {
+	if a, ok := p.cache.get(did); ok {
+		return a, nil
+	}
+	gen := p.cache.gen.Load()
 	var a Account
 	if err := readJSON(p.Space, accountKey(did), &a); err != nil {
 		return nil, err
 	}
+	p.cache.put(did, gen, &a)
 	return &a, nil
 }
 

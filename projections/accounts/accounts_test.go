@@ -217,3 +217,70 @@ func TestQueries(t *testing.T) {
 		t.Fatalf("email after delete: %v", err)
 	}
 }
+
+// Get is served from a cache: after every applied change (status, handle,
+// reset) it must answer the new state, with readers racing the writes.
+func TestGetSeesEveryChange(t *testing.T) {
+	ctx := context.Background()
+	l := eventlogtest.Open(t, nil)
+	s := projectiontest.OpenStore(t)
+	p := accounts.New(s)
+	r := projectiontest.Feed(l, p)
+	did := syntax.DID("did:plc:carol")
+	key, _ := atcrypto.GeneratePrivateKeyK256()
+	append_ := func(evs ...*eventlog.Event) {
+		t.Helper()
+		seq, err := l.Append(ctx, evs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CatchUp(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	append_(commit.SigningKeyEvent(did, key),
+		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: "carol.test", Email: "c@example.com", PasswordHash: "h"}))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a reader racing every change
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _ = p.Get(ctx, did)
+			}
+		}
+	}()
+	for i := range 40 {
+		active := i%2 == 1
+		status := "deactivated"
+		if active {
+			status = ""
+		}
+		handle := syntax.Handle(fmt.Sprintf("carol%d.test", i))
+		append_(&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: active, Status: status}})
+		if a, err := p.Get(ctx, did); err != nil || a.Active != active || a.Status != status {
+			t.Fatalf("change %d: Get = %+v, %v; want active %v status %q", i, a, err, active, status)
+		}
+		append_(&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}})
+		if a, err := p.Get(ctx, did); err != nil || a.Handle != handle {
+			t.Fatalf("change %d: Get = %+v, %v; want handle %s", i, a, err, handle)
+		}
+		// Callers may modify what Get returns without touching the cache.
+		a, _ := p.Get(ctx, did)
+		a.Handle, a.Active = "mutated.test", !a.Active
+		if b, _ := p.Get(ctx, did); b.Handle != handle || b.Active != active {
+			t.Fatalf("change %d: a caller's edit leaked into the cache: %+v", i, b)
+		}
+	}
+	close(stop)
+	<-done
+	if err := p.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Get(ctx, did); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("after reset: %v", err)
+	}
+}
