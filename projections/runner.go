@@ -209,16 +209,89 @@ func (r *Runner) Rebuild(ctx context.Context, names ...string) error {
 	head := r.src.Head()
 	for _, f := range feeds {
 		f.mu.Lock()
+		defer f.mu.Unlock()
 		err := f.p.Reset(ctx)
 		f.loaded.Store(false)
-		f.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("%s: reset: %w", f.p.Name(), err)
 		}
 		r.logger.Debug("projection reset", "projection", f.p.Name())
-		if err := r.catchUp(ctx, f, head); err != nil {
+	}
+	return r.replay(ctx, feeds, head)
+}
+
+// replay feeds the log from the start through head to freshly reset
+// projections in one pass: each batch is read and decoded once and handed
+// to every projection, the projections applying it concurrently (each in
+// its own Pebble batch with its own cursor, as incremental apply does).
+// The caller holds every feed's lock.
+func (r *Runner) replay(ctx context.Context, feeds []*feed, head eventlog.Seq) error {
+	it, err := r.src.Iter(ctx, 0)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	errs := make([]error, len(feeds))
+	apply := func(batch []*eventlog.Event) error {
+		var wg sync.WaitGroup
+		for i, f := range feeds {
+			wg.Go(func() {
+				start := time.Now()
+				if err := f.p.Apply(ctx, batch); err != nil {
+					errs[i] = fmt.Errorf("%s: %w", f.p.Name(), err)
+					return
+				}
+				last := batch[len(batch)-1].Seq
+				f.cursor.Store(uint64(last))
+				f.loaded.Store(true)
+				if r.OnApply != nil {
+					r.OnApply(f.p.Name(), last, len(batch), time.Since(start))
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	// Batches alternate between two buffers: the next one is read while
+	// the projections apply the last (events are not shared across
+	// batches, and projections do not keep them).
+	bufs := [2][]*eventlog.Event{make([]*eventlog.Event, 0, r.batch), make([]*eventlog.Event, 0, r.batch)}
+	cur := 0
+	pending := make(chan error, 1)
+	inFlight := false
+	wait := func() error {
+		if !inFlight {
+			return nil
+		}
+		inFlight = false
+		return <-pending
+	}
+	for it.Next() {
+		ev := it.Event()
+		if ev.Seq > head {
+			break
+		}
+		bufs[cur] = append(bufs[cur], ev)
+		if len(bufs[cur]) < r.batch {
+			continue
+		}
+		if err := wait(); err != nil {
 			return err
 		}
+		batch := bufs[cur]
+		inFlight = true
+		go func() { pending <- apply(batch) }()
+		cur = 1 - cur
+		bufs[cur] = bufs[cur][:0]
+	}
+	if err := wait(); err != nil {
+		return err
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	if len(bufs[cur]) > 0 {
+		return apply(bufs[cur])
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pdslog/pdslog/eventlog"
@@ -83,7 +84,27 @@ func (c *replayCommand) run(ctx context.Context, args []string) error {
 	}
 	p := newProgress(c.stdout, logger, "replay")
 	p.start(head)
-	d.runner.OnApply = func(name string, cursor eventlog.Seq, _ int, _ time.Duration) { p.update(name, cursor) }
+	// The projections advance together (one pass over the log): progress
+	// is the slowest one's cursor.
+	var mu sync.Mutex
+	cursors := map[string]eventlog.Seq{}
+	label := strings.Join(names, ",")
+	if label == "" {
+		label = "all projections"
+	}
+	d.runner.OnApply = func(name string, cursor eventlog.Seq, _ int, _ time.Duration) {
+		mu.Lock()
+		cursors[name] = cursor
+		low := cursor
+		for _, c := range cursors {
+			low = min(low, c)
+		}
+		complete := len(cursors) == len(d.runner.Projections()) || len(names) > 0 && len(cursors) == len(names)
+		mu.Unlock()
+		if complete {
+			p.update(label, low)
+		}
+	}
 	start := time.Now()
 	err = d.runner.Rebuild(ctx, names...)
 	p.finish()

@@ -217,18 +217,23 @@ func applyCommit(w *projections.Writer, ev *eventlog.Event) error {
 	for _, op := range ev.Commit.Ops {
 		k := pathKey(ev.DID, op.Path)
 		var old pathRefs
-		if v, ok, err := w.Get(k); err != nil {
-			return err
-		} else if ok {
-			if err := json.Unmarshal(v, &old); err != nil {
-				return fmt.Errorf("blobs: corrupt refs of %s: %w", op.Path, err)
+		if op.Action != eventlog.ActionCreate { // a create names a path not in the repo: no refs before
+			v, ok, err := w.Get(k)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := json.Unmarshal(v, &old); err != nil {
+					return fmt.Errorf("blobs: corrupt refs of %s: %w", op.Path, err)
+				}
 			}
 		}
 		var cur []string
 		if op.Action != eventlog.ActionDelete {
 			if blocks == nil {
 				var err error
-				if blocks, err = car.BlockMap(ev.Commit.Blocks, nil); err != nil {
+				// The blocks projection verifies every block's CID.
+				if blocks, err = car.BlockMap(ev.Commit.Blocks, &car.ReaderOptions{SkipVerify: true}); err != nil {
 					return fmt.Errorf("read blocks: %w", err)
 				}
 			}

@@ -74,16 +74,22 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 			return fmt.Errorf("op path %q", op.Path)
 		}
 		k := recordKey(ev.DID, coll, rkey)
-		_, existed, err := w.Get(k)
-		if err != nil {
-			return err
+		// A create names a path that is not in the repo (the commit's
+		// MST operation says so): only updates and deletes need a look.
+		existed := false
+		if op.Action != eventlog.ActionCreate {
+			var err error
+			if _, existed, err = w.Get(k); err != nil {
+				return err
+			}
 		}
 		delta := 0
 		switch op.Action {
 		case eventlog.ActionCreate, eventlog.ActionUpdate:
 			if blocks == nil {
 				var err error
-				if blocks, err = car.BlockMap(ev.Commit.Blocks, nil); err != nil {
+				// The blocks projection verifies every block's CID.
+				if blocks, err = car.BlockMap(ev.Commit.Blocks, &car.ReaderOptions{SkipVerify: true}); err != nil {
 					return fmt.Errorf("read blocks: %w", err)
 				}
 			}
