@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -80,12 +81,26 @@ func (r *Runner) lookup(name string) (*feed, error) {
 // (which must be durable). It applies everything durable at the time, so
 // concurrent callers share the work: this is the read-your-writes call.
 func (r *Runner) CatchUp(ctx context.Context, to eventlog.Seq) error {
+	var behind []*feed
 	for _, f := range r.feeds {
-		if err := r.catchUp(ctx, f, to); err != nil {
-			return err
+		if c, err := f.get(ctx); err != nil || c < to {
+			behind = append(behind, f)
 		}
 	}
-	return nil
+	if len(behind) == 0 {
+		return nil
+	}
+	// Locks are taken in the runner's order, so that callers never wait
+	// on each other in a cycle.
+	for _, f := range behind {
+		f.mu.Lock()
+	}
+	defer func() {
+		for _, f := range behind {
+			f.mu.Unlock()
+		}
+	}()
+	return r.catchUpLocked(ctx, behind, to)
 }
 
 func (f *feed) get(ctx context.Context) (eventlog.Seq, error) {
@@ -101,42 +116,68 @@ func (f *feed) get(ctx context.Context) (eventlog.Seq, error) {
 	return c, nil
 }
 
+// catchUp brings one projection up to to (see CatchUp).
 func (r *Runner) catchUp(ctx context.Context, f *feed, to eventlog.Seq) error {
 	if c, err := f.get(ctx); err == nil && c >= to {
 		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cursor, err := f.get(ctx)
-	if err != nil {
-		return err
+	return r.catchUpLocked(ctx, []*feed{f}, to)
+}
+
+// catchUpLocked applies everything durable to those of feeds (whose locks
+// the caller holds) that are behind to, reading the log once from the
+// furthest-behind cursor: each projection gets the events past its own.
+func (r *Runner) catchUpLocked(ctx context.Context, feeds []*feed, to eventlog.Seq) error {
+	var work []*feed
+	low := eventlog.Seq(math.MaxUint64)
+	for _, f := range feeds {
+		c, err := f.get(ctx)
+		if err != nil {
+			return err
+		}
+		if c < to {
+			work = append(work, f)
+			low = min(low, c)
+		}
 	}
-	if cursor >= to {
+	if len(work) == 0 {
 		return nil
 	}
 	head := r.src.Head()
 	if to > head {
-		return fmt.Errorf("%s: catch up to %d: %w (head %d)", f.p.Name(), to, eventlog.ErrFutureCursor, head)
+		return fmt.Errorf("%s: catch up to %d: %w (head %d)", work[0].p.Name(), to, eventlog.ErrFutureCursor, head)
 	}
-	it, err := r.src.Iter(ctx, cursor)
+	it, err := r.src.Iter(ctx, low)
 	if err != nil {
-		return fmt.Errorf("%s: %w", f.p.Name(), err)
+		return fmt.Errorf("%s: %w", work[0].p.Name(), err)
 	}
 	defer it.Close()
-	batch := make([]*eventlog.Event, 0, min(r.batch, int(head-cursor)))
+	batch := make([]*eventlog.Event, 0, min(r.batch, int(head-low)))
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		start := time.Now()
-		if err := f.p.Apply(ctx, batch); err != nil {
-			f.loaded.Store(false) // re-read the stored cursor next time
-			return fmt.Errorf("%s: %w", f.p.Name(), err)
-		}
 		last := batch[len(batch)-1].Seq
-		f.cursor.Store(uint64(last))
-		if r.OnApply != nil {
-			r.OnApply(f.p.Name(), last, len(batch), time.Since(start))
+		for _, f := range work {
+			cur := eventlog.Seq(f.cursor.Load())
+			if cur >= last {
+				continue
+			}
+			evs := batch
+			for len(evs) > 0 && evs[0].Seq <= cur {
+				evs = evs[1:]
+			}
+			start := time.Now()
+			if err := f.p.Apply(ctx, evs); err != nil {
+				f.loaded.Store(false) // re-read the stored cursor next time
+				return fmt.Errorf("%s: %w", f.p.Name(), err)
+			}
+			f.cursor.Store(uint64(last))
+			if r.OnApply != nil {
+				r.OnApply(f.p.Name(), last, len(evs), time.Since(start))
+			}
 		}
 		batch = batch[:0]
 		return nil
@@ -150,7 +191,7 @@ func (r *Runner) catchUp(ctx context.Context, f *feed, to eventlog.Seq) error {
 		}
 	}
 	if err := it.Close(); err != nil {
-		return fmt.Errorf("%s: read log: %w", f.p.Name(), err)
+		return fmt.Errorf("%s: read log: %w", work[0].p.Name(), err)
 	}
 	return flush()
 }
