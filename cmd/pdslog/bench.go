@@ -40,6 +40,7 @@ type benchCommand struct {
 	adminPassword string
 	pid           int
 	blobPerMinute int
+	records       int
 }
 
 const benchSummary = `Load a running 'pdslog serve' and measure it: create (or reuse, from the
@@ -52,7 +53,19 @@ server's RSS when --pid names its process.
 
 Mixes: write (createRecord, applyWrites), read (getRecord, listRecords),
 mixed (all five), health (GET /xrpc/_health, a baseline), or one operation
-by name (e.g. getRecord).
+by name (e.g. getRecord). Two mixes are a single pass instead of a timed
+load (--duration does not apply): readall reads every account once
+(getRepo streamed whole and discarded, describeRepo, listRecords over every
+page) and reports calls, records, bytes, time and, with --pid, the server's
+RSS before, at its peak during and after the pass; getrepo streams getRepo
+of each account in turn and reports, with --pid, the server's peak RSS
+growth over a baseline taken right before each stream.
+
+--records N first makes every account hold at least N records (counted
+with describeRepo / listRecords, the rest created with createRecord at
+--concurrency, progress on stderr); a target with rate limits on caps
+this at its per-account write budget, so seed a large repo against one
+started with --rate-limits=false.
 
 Accounts are created through createAccount; a target that requires invites
 needs --admin-password to mint an invite code. The target's writes count
@@ -100,13 +113,14 @@ func (c *benchCommand) run(ctx context.Context, args []string) error {
 	f.Int(&c.accounts, "accounts", 4, "accounts to write to")
 	f.Int(&c.concurrency, "concurrency", 4, "concurrent clients; client i writes to account i mod --accounts")
 	f.Duration(&c.duration, "duration", 10*time.Second, "how long to apply the load")
-	f.String(&c.mix, "mix", "mixed", "operations: write, read, mixed, health, or one operation name")
+	f.String(&c.mix, "mix", "mixed", "operations: write, read, mixed, health, or one operation name; or a single pass: readall, getrepo")
 	f.Int(&c.subscribers, "subscribers", 0, "firehose subscribers following during the load")
 	f.Bool(&c.json, "json", false, "print one JSON document instead of the table")
 	f.String(&c.state, "state", "pdslog-bench.json", "file that keeps the accounts created, reused on the next run against the same target")
 	f.Secret(&c.adminPassword, "admin-password", "the target's admin password, to mint an invite code when it requires one", "PDS_ADMIN_PASSWORD")
 	f.Int(&c.pid, "pid", 0, "process id of the target, to report its RSS (Linux /proc)")
 	f.Int(&c.blobPerMinute, "blob-per-minute", 25, "most uploadBlob calls a minute (the target allows 30 per IP)")
+	f.Int(&c.records, "records", 0, "before the load, make every account hold at least this many records")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -150,9 +164,11 @@ func (c *benchCommand) validate() error {
 		return usageError{fmt.Sprintf("--duration must be in (0, %s]", benchMaxDuration)}
 	case c.blobPerMinute < 0:
 		return usageError{"--blob-per-minute must not be negative"}
+	case c.records < 0 || c.records > benchMaxRecords:
+		return usageError{fmt.Sprintf("--records must be 0..%d", benchMaxRecords)}
 	}
-	if _, ok := benchMixes[c.mix]; !ok && !slices.Contains(benchOps, c.mix) {
-		return usageError{fmt.Sprintf("--mix %q: want write, read, mixed, health or one of %s", c.mix, strings.Join(benchOps, ", "))}
+	if _, ok := benchMixes[c.mix]; !ok && !slices.Contains(benchOps, c.mix) && !isPassMix(c.mix) {
+		return usageError{fmt.Sprintf("--mix %q: want write, read, mixed, health, readall, getrepo or one of %s", c.mix, strings.Join(benchOps, ", "))}
 	}
 	return nil
 }
@@ -204,6 +220,8 @@ func newBench(c *benchCommand) (*bench, error) {
 	b := &bench{c: c, stats: map[string]*opStats{}}
 	if m, ok := benchMixes[c.mix]; ok {
 		b.mix = m
+	} else if isPassMix(c.mix) {
+		b.mix = []benchWeight{{opDescribeRepo, 1}, {opGetRepo, 1}, {opListRecords, 1}}
 	} else {
 		b.mix = []benchWeight{{c.mix, 1}}
 	}
@@ -237,6 +255,8 @@ type benchReport struct {
 	Errors      map[string]int64 `json:"errors"`
 	Firehose    *benchFirehose   `json:"firehose,omitempty"`
 	Server      *benchServer     `json:"server,omitempty"`
+	// Pass is the result of --mix readall or getrepo.
+	Pass *benchPass `json:"pass,omitempty"`
 	// BenchCPUCores is this process's own CPU time (clients and
 	// subscribers) over the load's wall time: on a shared box the load
 	// generator's share is not the server's.
@@ -281,7 +301,26 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 	if err := b.setupAccounts(ctx); err != nil {
 		return nil, err
 	}
+	if b.c.records > 0 {
+		if err := b.fillRecords(ctx); err != nil {
+			return nil, err
+		}
+		b.ackedCommits.Store(0)
+	}
+	for op := range b.stats {
+		b.stats[op] = newOpStats() // calls made while setting up are not the measured phase's
+	}
 	rep := &benchReport{Target: b.c.target, Mix: b.c.mix, Accounts: b.c.accounts, Concurrency: b.c.concurrency}
+	if isPassMix(b.c.mix) {
+		p, elapsed, err := b.runPass(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.Pass, rep.DurationSec = p, elapsed.Seconds()
+		rep.BoxCores = runtime.NumCPU()
+		b.opsReport(rep, elapsed)
+		return rep, nil
+	}
 	var rssStart float64
 	var srvCPU0 time.Duration
 	if b.c.pid > 0 {
@@ -346,9 +385,15 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		}
 	}
 
+	b.opsReport(rep, elapsed)
+	return rep, nil
+}
+
+// opsReport fills the per-operation rows, the total and the errors.
+func (b *bench) opsReport(rep *benchReport, elapsed time.Duration) {
 	rep.Errors = map[string]int64{}
 	total := newOpStats()
-	for _, op := range benchOps {
+	for _, op := range append(slices.Clone(benchOps), opDescribeRepo, opGetRepo) {
 		s, ok := b.stats[op]
 		if !ok {
 			continue
@@ -371,7 +416,6 @@ func (b *bench) run(ctx context.Context) (*benchReport, error) {
 		s.mu.Unlock()
 	}
 	rep.Total = total.report("total", elapsed)
-	return rep, nil
 }
 
 // progress redraws a status line on a terminal until stopped.
@@ -643,22 +687,35 @@ func (b *bench) setupAccounts(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var made atomic.Int64
+		stop := b.reportProgress(func(el time.Duration) string {
+			return fmt.Sprintf("bench: accounts: %d of %d created", made.Load(), need)
+		})
 		for range need {
 			a, err := b.createAccount(ctx, invite)
 			if err != nil {
+				stop()
 				_ = save()
 				return err
 			}
 			st.Accounts = append(st.Accounts, a)
+			made.Add(1)
 		}
+		stop()
 	}
 	if err := save(); err != nil {
 		return err
 	}
 	b.accts = st.Accounts[:b.c.accounts]
-	// Reads need records to read: remember the newest, write a few if none.
-	r := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
-	for _, a := range b.accts {
+	// Reads need records to read: remember the newest, write a few if none
+	// (--records writes them instead, at --concurrency).
+	seed := benchSeedRecords
+	if b.c.records >= seed {
+		seed = 0
+	}
+	if err := b.each(ctx, len(b.accts), func(ctx context.Context, i int) error {
+		a := b.accts[i]
+		r := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
 		var out struct {
 			Records []struct {
 				URI string `json:"uri"`
@@ -671,11 +728,14 @@ func (b *bench) setupAccounts(ctx context.Context) error {
 		for _, rec := range out.Records {
 			a.remember(rec.URI[strings.LastIndexByte(rec.URI, '/')+1:])
 		}
-		for range benchSeedRecords - min(len(out.Records), benchSeedRecords) {
+		for range seed - min(len(out.Records), seed) {
 			if err := b.call(ctx, r, opCreateRecord, a); err != nil {
 				return fmt.Errorf("bench: seeding %s: %w", a.DID, err)
 			}
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
 	b.ackedCommits.Store(0)
 	return nil
@@ -808,6 +868,9 @@ func (r *benchReport) print(w io.Writer) {
 		for _, p := range f.Problems {
 			fmt.Fprintf(w, "  problem: %s\n", p)
 		}
+	}
+	if r.Pass != nil {
+		r.Pass.print(w, r.Mix, r.Pass.RSSAfterMB > 0)
 	}
 	fmt.Fprintln(w)
 	if s := r.Server; s != nil {
