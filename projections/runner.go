@@ -23,7 +23,9 @@ type Runner struct {
 	logger *slog.Logger
 	batch  int
 	feeds  []*feed
-	// OnApply, if set, is called after each applied batch (progress, metrics).
+	// OnApply, if set, is called after each applied batch (progress,
+	// metrics). Rebuild calls it from the goroutines that apply the
+	// projections, concurrently.
 	OnApply func(name string, cursor eventlog.Seq, events int, took time.Duration)
 }
 

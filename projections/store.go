@@ -253,6 +253,24 @@ func (w *Writer) Scan(ctx context.Context, prefix, start []byte, reverse bool, f
 // each inside one batch, then writes the new cursor in the same batch and
 // commits it. It implements Projection.Apply for Store-backed projections.
 func (sp *Space) Update(ctx context.Context, evs []*eventlog.Event, fn func(w *Writer, ev *eventlog.Event) error) error {
+	return sp.UpdateBatch(ctx, evs, func(w *Writer, evs []*eventlog.Event) error {
+		for _, ev := range evs {
+			if err := ctx.Err(); err != nil {
+				return context.Cause(ctx)
+			}
+			if err := fn(w, ev); err != nil {
+				return fmt.Errorf("apply seq %d: %w", ev.Seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateBatch is Update for projections that apply the new events of a
+// batch in one call (to carry state from one event to the next and write
+// each key once): fn gets the events newer than the cursor, in order, and
+// none when there are none.
+func (sp *Space) UpdateBatch(ctx context.Context, evs []*eventlog.Event, fn func(w *Writer, evs []*eventlog.Event) error) error {
 	cursor, err := sp.Cursor(ctx)
 	if err != nil {
 		return err
@@ -263,13 +281,11 @@ func (sp *Space) Update(ctx context.Context, evs []*eventlog.Event, fn func(w *W
 	}
 	w := &Writer{sp: sp, b: sp.db.NewIndexedBatch()}
 	defer w.b.Close()
-	for _, ev := range evs {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
-		}
-		if err := fn(w, ev); err != nil {
-			return fmt.Errorf("apply seq %d: %w", ev.Seq, err)
-		}
+	if err := fn(w, evs); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
 	}
 	var cur [8]byte
 	binary.BigEndian.PutUint64(cur[:], uint64(evs[len(evs)-1].Seq))
@@ -284,12 +300,27 @@ func (sp *Space) Update(ctx context.Context, evs []*eventlog.Event, fn func(w *W
 type KV struct {
 	Space *Space
 	name  string
-	apply func(w *Writer, ev *eventlog.Event) error
+	apply func(w *Writer, evs []*eventlog.Event) error
 }
 
 // NewKV returns the projection name over its space in s, applying each
 // event with apply (inside the batch that also advances the cursor).
 func NewKV(s *Store, name string, apply func(w *Writer, ev *eventlog.Event) error) *KV {
+	kv := &KV{Space: s.Space(name), name: name}
+	kv.apply = func(w *Writer, evs []*eventlog.Event) error {
+		for _, ev := range evs {
+			if err := apply(w, ev); err != nil {
+				return fmt.Errorf("apply seq %d: %w", ev.Seq, err)
+			}
+		}
+		return nil
+	}
+	return kv
+}
+
+// NewBatchKV is NewKV for a projection that applies a batch's new events
+// in one call (see Space.UpdateBatch); apply names the failing seq itself.
+func NewBatchKV(s *Store, name string, apply func(w *Writer, evs []*eventlog.Event) error) *KV {
 	return &KV{Space: s.Space(name), name: name, apply: apply}
 }
 
@@ -306,5 +337,5 @@ func (p *KV) Reset(ctx context.Context) error { return p.Space.Reset(ctx) }
 
 // Apply implements Projection.
 func (p *KV) Apply(ctx context.Context, evs []*eventlog.Event) error {
-	return p.Space.Update(ctx, evs, p.apply)
+	return p.Space.UpdateBatch(ctx, evs, p.apply)
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -213,7 +212,6 @@ func applyPrivate(w *projections.Writer, ev *eventlog.Event) error {
 }
 
 func applyCommit(w *projections.Writer, ev *eventlog.Event) error {
-	var blocks map[cid.Cid][]byte
 	for _, op := range ev.Commit.Ops {
 		k := pathKey(ev.DID, op.Path)
 		var old pathRefs
@@ -230,14 +228,10 @@ func applyCommit(w *projections.Writer, ev *eventlog.Event) error {
 		}
 		var cur []string
 		if op.Action != eventlog.ActionDelete {
-			if blocks == nil {
-				var err error
-				// The blocks projection verifies every block's CID.
-				if blocks, err = car.BlockMap(ev.Commit.Blocks, &car.ReaderOptions{SkipVerify: true}); err != nil {
-					return fmt.Errorf("read blocks: %w", err)
-				}
+			data, ok, err := projections.FindBlock(ev.Commit.Blocks, op.CID)
+			if err != nil {
+				return fmt.Errorf("read blocks: %w", err)
 			}
-			data, ok := blocks[op.CID]
 			if !ok {
 				return fmt.Errorf("record %s (%s) missing from the commit's blocks", op.Path, op.CID)
 			}

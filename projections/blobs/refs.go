@@ -1,6 +1,7 @@
 package blobs
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/bluesky-social/indigo/atproto/atdata"
@@ -41,6 +42,12 @@ func RefsOf(rec map[string]any) []Ref {
 // RefsOfCBOR returns the blob references in a DAG-CBOR record. A record
 // that does not parse holds none (records are validated before commit).
 func RefsOfCBOR(b []byte) []Ref {
+	// Both forms of a blob reference have a "mimeType" key: a record
+	// without those bytes holds none, and most records (posts, likes,
+	// follows) are not worth decoding.
+	if !bytes.Contains(b, []byte("mimeType")) {
+		return nil
+	}
 	rec, err := atdata.UnmarshalCBOR(b)
 	if err != nil {
 		return nil

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/mst"
-	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -49,16 +48,12 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 	default:
 		return nil
 	}
-	_, blocks, err := car.Unmarshal(slice, nil)
-	if err != nil {
-		return fmt.Errorf("read blocks: %w", err)
-	}
-	for _, b := range blocks {
-		if err := w.Set(key(ev.DID, b.CID), b.Data); err != nil {
-			return err
-		}
-	}
-	return nil
+	k := repoPrefix(ev.DID)
+	n := len(k)
+	return projections.EachBlock(slice, func(c, data []byte) error {
+		k = append(k[:n], c...)
+		return w.Set(k, data)
+	})
 }
 
 // Get returns a block of did's repo, or an error wrapping mst.ErrMissingBlock.

@@ -17,7 +17,6 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -36,7 +35,9 @@ var ErrNotFound = errors.New("records: not found")
 type Projection struct{ *projections.KV }
 
 // New returns the records projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
+func New(s *projections.Store) *Projection {
+	return &Projection{projections.NewBatchKV(s, Name, applyBatch)}
+}
 
 var _ projections.Projection = (*Projection)(nil)
 
@@ -56,7 +57,52 @@ func countKey(did syntax.DID, coll string) []byte {
 	return append(append(repoPrefix(did), 'c'), coll...)
 }
 
-func apply(w *projections.Writer, ev *eventlog.Event) error {
+// counts are the collection count changes of a batch not yet written:
+// each count key is read and written once per batch.
+type counts struct {
+	delta map[string]int
+	order []string
+}
+
+func (c *counts) add(k []byte, d int) {
+	if c.delta == nil {
+		c.delta = map[string]int{}
+	}
+	if _, ok := c.delta[string(k)]; !ok {
+		c.order = append(c.order, string(k))
+	}
+	c.delta[string(k)] += d
+}
+
+func (c *counts) flush(w *projections.Writer) error {
+	for _, k := range c.order {
+		if d := c.delta[k]; d != 0 {
+			if err := addCount(w, []byte(k), d); err != nil {
+				return err
+			}
+		}
+	}
+	c.delta, c.order = nil, c.order[:0]
+	return nil
+}
+
+func applyBatch(w *projections.Writer, evs []*eventlog.Event) error {
+	var c counts
+	for _, ev := range evs {
+		if ev.Kind == eventlog.KindAccount && ev.Account.Status == "deleted" {
+			// The account's counts go with it: write them first.
+			if err := c.flush(w); err != nil {
+				return err
+			}
+		}
+		if err := apply(w, &c, ev); err != nil {
+			return fmt.Errorf("apply seq %d: %w", ev.Seq, err)
+		}
+	}
+	return c.flush(w)
+}
+
+func apply(w *projections.Writer, c *counts, ev *eventlog.Event) error {
 	switch ev.Kind {
 	case eventlog.KindAccount:
 		if ev.Account.Status == "deleted" {
@@ -67,7 +113,6 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 	default:
 		return nil
 	}
-	var blocks map[cid.Cid][]byte
 	for _, op := range ev.Commit.Ops {
 		coll, rkey, ok := strings.Cut(op.Path, "/")
 		if !ok {
@@ -86,18 +131,14 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 		delta := 0
 		switch op.Action {
 		case eventlog.ActionCreate, eventlog.ActionUpdate:
-			if blocks == nil {
-				var err error
-				// The blocks projection verifies every block's CID.
-				if blocks, err = car.BlockMap(ev.Commit.Blocks, &car.ReaderOptions{SkipVerify: true}); err != nil {
-					return fmt.Errorf("read blocks: %w", err)
-				}
+			data, ok, err := projections.FindBlock(ev.Commit.Blocks, op.CID)
+			if err != nil {
+				return fmt.Errorf("read blocks: %w", err)
 			}
-			data, ok := blocks[op.CID]
 			if !ok {
 				return fmt.Errorf("record %s (%s) missing from the commit's blocks", op.Path, op.CID)
 			}
-			cb := op.CID.Bytes()
+			cb := op.CID.KeyString()
 			val := binary.AppendUvarint(make([]byte, 0, 2+len(cb)+len(data)), uint64(len(cb)))
 			val = append(append(val, cb...), data...)
 			if err := w.Set(k, val); err != nil {
@@ -115,9 +156,7 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 			}
 		}
 		if delta != 0 {
-			if err := addCount(w, countKey(ev.DID, coll), delta); err != nil {
-				return err
-			}
+			c.add(countKey(ev.DID, coll), delta)
 		}
 	}
 	return nil

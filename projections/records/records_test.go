@@ -1,6 +1,7 @@
 package records_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 
@@ -104,5 +106,41 @@ func TestQueries(t *testing.T) {
 		if _, err := p.Get(ctx, repo.DID, "app.bsky.feed.post", "nope"); !errors.Is(err, records.ErrNotFound) {
 			t.Fatalf("get missing: %v", err)
 		}
+	}
+}
+
+// TestDeletedInBatch applies, in one batch, an account's commits followed
+// by its deletion before the log purged them (a crash between the two): as
+// one event at a time, nothing of the account is left, counts included.
+func TestDeletedInBatch(t *testing.T) {
+	ctx := context.Background()
+	st := committest.NewStream(9, 2)
+	var evs []*eventlog.Event
+	for len(evs) < 60 {
+		ev := st.Next()
+		if ev.Kind == eventlog.KindCommit {
+			ev.Seq = eventlog.Seq(len(evs) + 1)
+			evs = append(evs, ev)
+		}
+	}
+	gone := st.Repos[0].DID
+	evs = append(evs, &eventlog.Event{Seq: eventlog.Seq(len(evs) + 1), Kind: eventlog.KindAccount, DID: gone,
+		Account: &eventlog.Account{Status: "deleted"}})
+	one, all := projectiontest.OpenStore(t), projectiontest.OpenStore(t)
+	p1, pAll := records.New(one), records.New(all)
+	for _, ev := range evs {
+		if err := p1.Apply(ctx, []*eventlog.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pAll.Apply(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	want, got := projectiontest.Digest(t, one, p1), projectiontest.Digest(t, all, pAll)
+	if len(want) == 0 || !bytes.Equal(got, want) {
+		t.Fatalf("one batch:\n%s\none event at a time:\n%s", got, want)
+	}
+	if colls, err := pAll.Collections(ctx, gone); err != nil || len(colls) != 0 {
+		t.Fatalf("deleted account's collections: %v %v", colls, err)
 	}
 }

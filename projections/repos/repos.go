@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -41,23 +42,59 @@ type Repo struct {
 type Projection struct{ *projections.KV }
 
 // New returns the repos projection stored in s.
-func New(s *projections.Store) *Projection { return &Projection{projections.NewKV(s, Name, apply)} }
+func New(s *projections.Store) *Projection {
+	return &Projection{projections.NewBatchKV(s, Name, apply)}
+}
 
 var _ projections.Projection = (*Projection)(nil)
 
-func apply(w *projections.Writer, ev *eventlog.Event) error {
-	if ev.Kind == eventlog.KindTombstone || ev.Kind == eventlog.KindPrivate {
-		return nil
+// apply folds a batch's events into the states of the repos they touch,
+// read once and written once per batch (a repo's commits are most of the
+// log: decoding and re-encoding its state for each was most of replay).
+func apply(w *projections.Writer, evs []*eventlog.Event) error {
+	states := map[syntax.DID]*Repo{} // nil: deleted in this batch
+	var order []syntax.DID
+	for _, ev := range evs {
+		if ev.Kind == eventlog.KindTombstone || ev.Kind == eventlog.KindPrivate {
+			continue
+		}
+		r, seen := states[ev.DID]
+		if !seen {
+			order = append(order, ev.DID)
+			r = &Repo{DID: ev.DID, Active: true}
+			if b, ok, err := w.Get([]byte(ev.DID)); err != nil {
+				return err
+			} else if ok {
+				if err := json.Unmarshal(b, r); err != nil {
+					return fmt.Errorf("apply seq %d: %w", ev.Seq, err)
+				}
+			}
+		} else if r == nil {
+			r = &Repo{DID: ev.DID, Active: true}
+		}
+		states[ev.DID] = fold(r, ev)
 	}
-	key := []byte(ev.DID)
-	r := Repo{DID: ev.DID, Active: true}
-	if b, ok, err := w.Get(key); err != nil {
-		return err
-	} else if ok {
-		if err := json.Unmarshal(b, &r); err != nil {
+	for _, did := range order {
+		r := states[did]
+		if r == nil {
+			if err := w.Delete([]byte(did)); err != nil {
+				return err
+			}
+			continue
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := w.Set([]byte(did), b); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// fold returns r after ev (nil when ev removes the repo).
+func fold(r *Repo, ev *eventlog.Event) *Repo {
 	switch ev.Kind {
 	case eventlog.KindCommit:
 		c := ev.Commit
@@ -71,15 +108,11 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 		}
 	case eventlog.KindAccount:
 		if ev.Account.Status == StatusDeleted {
-			return w.Delete(key)
+			return nil
 		}
 		r.Active, r.Status = ev.Account.Active, ev.Account.Status
 	}
-	b, err := json.Marshal(&r)
-	if err != nil {
-		return err
-	}
-	return w.Set(key, b)
+	return r
 }
 
 // Get returns the repo's state, or ErrNotFound.
