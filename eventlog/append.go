@@ -386,6 +386,7 @@ func (l *Log) finish(g *group, err error) {
 		case r.failed != nil:
 			r.done <- result{err: r.failed}
 		case r.purge != nil:
+			l.notePurge() // durable (or nothing to write) before the caller hears
 			r.done <- result{last: g.last, n: r.purge.n}
 		default:
 			r.done <- result{last: g.lasts[i]}

@@ -96,6 +96,8 @@ type Log struct {
 	// failed holds the first write or sync error; once set nothing more is
 	// acknowledged.
 	failed atomic.Pointer[error]
+	// purges counts completed purges (Purges).
+	purges atomic.Uint64
 
 	mu     sync.RWMutex // guards closed and sends on reqs
 	closed bool

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/coder/websocket"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/firehose"
+	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
@@ -26,37 +28,46 @@ import (
 // Subscribers pull replay and live through one code path, so a replay
 // measures the live path's cost without the log's fsyncs in the loop.
 // With 1,000 subscribers the handshakes dominate unless b.N is large: run
-// that case with -benchtime=300x.
+// that case with -benchtime=300x. Mode "log" is the server before the
+// shared tail and batched writes (NoRing, NoCork); "default" is today's.
 func BenchmarkSubscribeFanout(b *testing.B) {
 	for _, subs := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			env := apitest.New(b, func(o *api.Options) { o.Firehose.MaxLag = 1 << 40 })
-			r := eventlogtest.NewRepo("did:plc:benchbenchbenchbenchbench")
-			clock := eventlogtest.NewClock()
-			start := env.Log.Head()
-			for n := 0; n < b.N; n += 1000 {
-				appendEvents(b, env, bigCommits(r, clock, min(1000, b.N-n), 1900)...)
-			}
-			if f := expectedFrames(b, env, start, start+1); len(f[0]) < 1900 || len(f[0]) > 2300 {
-				b.Fatalf("frame of %d bytes", len(f[0]))
-			}
-			b.ResetTimer()
-			t0 := time.Now()
-			err := connectAndRead(subs, func() (*websocket.Conn, error) {
-				return dialErr(streamURL(env.Server.URL, int64(start)))
-			}, b.N)
-			took := time.Since(t0)
-			b.StopTimer()
-			if err != nil {
-				b.Fatal(err)
-			}
-			rate := float64(subs) * float64(b.N) / took.Seconds()
-			probe := bareProbe(b, subs, b.N, 2048)
-			b.ReportMetric(rate, "frames/s")
-			b.ReportMetric(probe, "probe-frames/s")
-			b.ReportMetric(rate/probe, "ratio")
-			b.ReportMetric(0, "ns/op")
-		})
+		for _, mode := range []string{"log", "default"} {
+			b.Run(fmt.Sprintf("subs=%d/%s", subs, mode), func(b *testing.B) {
+				env := apitest.New(b, func(o *api.Options) {
+					o.Firehose.MaxLag = 1 << 40
+					if mode == "log" {
+						firehose.NoRing(&o.Firehose)
+						firehose.NoCork(&o.Firehose)
+					}
+				})
+				r := eventlogtest.NewRepo("did:plc:benchbenchbenchbenchbench")
+				clock := eventlogtest.NewClock()
+				start := env.Log.Head()
+				for n := 0; n < b.N; n += 1000 {
+					appendEvents(b, env, bigCommits(r, clock, min(1000, b.N-n), 1900)...)
+				}
+				if f := expectedFrames(b, env, start, start+1); len(f[0]) < 1900 || len(f[0]) > 2300 {
+					b.Fatalf("frame of %d bytes", len(f[0]))
+				}
+				b.ResetTimer()
+				t0 := time.Now()
+				err := connectAndRead(subs, func() (*websocket.Conn, error) {
+					return dialErr(streamURL(env.Server.URL, int64(start)))
+				}, b.N)
+				took := time.Since(t0)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				rate := float64(subs) * float64(b.N) / took.Seconds()
+				probe := bareProbe(b, subs, b.N, 2048)
+				b.ReportMetric(rate, "frames/s")
+				b.ReportMetric(probe, "probe-frames/s")
+				b.ReportMetric(rate/probe, "ratio")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
 	}
 }
 
@@ -149,4 +160,85 @@ func bytes2KiB(b *testing.B, size int) []byte {
 		b.Fatal(err)
 	}
 	return f
+}
+
+// BenchmarkLiveFanout measures the live path while the server writes:
+// subs subscribers connected live (reading in this process, so they share
+// the CPU) while 4 writers append b.N commits of ~2 KiB frames, one event
+// per append as createRecord does. It reports the append rate while the
+// subscribers follow (appends/s, the writers' wall clock) and the frames
+// delivered per second until every subscriber has every frame (frames/s),
+// for three servers: "log" (each subscriber iterates and decodes the log
+// itself and writes each frame with its own syscall: the firehose before
+// the shared tail), "ring" (frames from the shared tail's ring) and
+// "ring+cork" (also one write syscall per batch: the default).
+func BenchmarkLiveFanout(b *testing.B) {
+	for _, subs := range []int{10, 100} {
+		for _, mode := range []string{"log", "ring", "ring+cork"} {
+			b.Run(fmt.Sprintf("subs=%d/%s", subs, mode), func(b *testing.B) {
+				env := apitest.New(b, func(o *api.Options) {
+					o.Firehose.MaxLag = 1 << 40
+					if mode == "log" {
+						firehose.NoRing(&o.Firehose)
+					}
+					if mode != "ring+cork" {
+						firehose.NoCork(&o.Firehose)
+					}
+				})
+				conns := make([]*websocket.Conn, subs)
+				for i := range conns {
+					c, err := dialErr(streamURL(env.Server.URL, -1))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer c.CloseNow()
+					conns[i] = c
+				}
+				const writers = 4
+				repos := make([]*eventlogtest.Repo, writers)
+				clocks := make([]*eventlogtest.Clock, writers)
+				evs := make([][]*eventlog.Event, writers)
+				for w := range repos {
+					repos[w] = eventlogtest.NewRepo(syntax.DID(fmt.Sprintf("did:plc:livefanout%015d", w)))
+					clocks[w] = eventlogtest.NewClock()
+					evs[w] = bigCommits(repos[w], clocks[w], (b.N+writers-1)/writers, 1900)
+				}
+				n := writers * len(evs[0])
+				b.ResetTimer()
+				t0 := time.Now()
+				read := make(chan error, subs)
+				for _, c := range conns {
+					go func() { read <- readN(c, n) }()
+				}
+				wrote := make(chan error, writers)
+				for w := range writers {
+					go func() {
+						for _, ev := range evs[w] {
+							if _, err := env.Log.Append(context.Background(), ev); err != nil {
+								wrote <- err
+								return
+							}
+						}
+						wrote <- nil
+					}()
+				}
+				for range writers {
+					if err := <-wrote; err != nil {
+						b.Fatal(err)
+					}
+				}
+				appendTook := time.Since(t0)
+				for range subs {
+					if err := <-read; err != nil {
+						b.Fatal(err)
+					}
+				}
+				took := time.Since(t0)
+				b.StopTimer()
+				b.ReportMetric(float64(n)/appendTook.Seconds(), "appends/s")
+				b.ReportMetric(float64(subs*n)/took.Seconds(), "frames/s")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
 }

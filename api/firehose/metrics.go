@@ -27,6 +27,9 @@ type metrics struct {
 	encodes     prometheus.Counter
 	encodeErrs  prometheus.Counter
 	disconnects *prometheus.CounterVec
+	ringFrames  prometheus.Counter
+	logReads    prometheus.Counter
+	ringResets  prometheus.Counter
 }
 
 func newMetrics(h *Handler, reg prometheus.Registerer) *metrics {
@@ -43,12 +46,18 @@ func newMetrics(h *Handler, reg prometheus.Registerer) *metrics {
 			Name: "pdslog_firehose_frame_encode_errors_total", Help: "Public events that could not be encoded and were skipped."}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pdslog_firehose_disconnects_total", Help: "subscribeRepos disconnects by reason."}, []string{"reason"}),
+		ringFrames: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pdslog_firehose_ring_frames_total", Help: "Event frames subscribers took from the shared tail's ring."}),
+		logReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pdslog_firehose_log_reads_total", Help: "Passes over the log by subscribers the shared tail's ring could not serve (replaying or behind it)."}),
+		ringResets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pdslog_firehose_ring_resets_total", Help: "Times the shared tail's ring was emptied because the log purged events."}),
 	}
 	for _, r := range reasons {
 		m.disconnects.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.subscribers, m.frames, m.bytes, m.encodes, m.encodeErrs, m.disconnects,
+		reg.MustRegister(m.subscribers, m.frames, m.bytes, m.encodes, m.encodeErrs, m.disconnects, m.ringFrames, m.logReads, m.ringResets,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "pdslog_firehose_max_subscriber_lag_events",
 				Help: "Events the furthest-behind subscribeRepos subscriber is behind the log head."},
 				func() float64 { return float64(h.maxLag()) }))

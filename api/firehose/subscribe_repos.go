@@ -1,13 +1,12 @@
 package firehose
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,6 +84,18 @@ type Options struct {
 	// Now is the clock the backfill window is measured against; nil means
 	// time.Now.
 	Now func() time.Time
+
+	// noRing turns the shared tail off: every subscriber reads the log
+	// itself, as before it existed (benchmarks compare the two).
+	noRing bool
+	// ringSize and ringBytes bound the shared tail's ring; zero means
+	// DefaultRingSize and DefaultRingBytes.
+	ringSize  int
+	ringBytes int64
+	// noCork turns batched writes off: one write syscall per frame.
+	noCork bool
+	// onNew, if set, is called with the Handler New builds (tests).
+	onNew func(*Handler)
 }
 
 // EnsureDefaults fills unset fields and returns o (a new value if o is nil).
@@ -116,6 +127,12 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.ringSize <= 0 {
+		o.ringSize = DefaultRingSize
+	}
+	if o.ringBytes <= 0 {
+		o.ringBytes = DefaultRingBytes
+	}
 	return o
 }
 
@@ -126,6 +143,7 @@ type Handler struct {
 	logger *slog.Logger
 	cache  *frameCache
 	m      *metrics
+	ring   *ring // nil when the shared tail is off
 
 	quit     context.Context // cancelled by Shutdown
 	stopQuit context.CancelFunc
@@ -134,6 +152,8 @@ type Handler struct {
 	closing bool
 	subs    map[*subscriber]struct{}
 	wg      sync.WaitGroup
+	tailing bool           // the shared tail has started; guarded by mu
+	tailWG  sync.WaitGroup // the shared tail
 }
 
 // New returns a Handler over opts.Log.
@@ -146,6 +166,12 @@ func New(opts *Options) *Handler {
 	h.quit, h.stopQuit = context.WithCancel(context.Background())
 	h.m = newMetrics(h, o.Registerer)
 	h.cache = newFrameCache(o.FrameCache, o.FrameCacheBytes, h.m, h.logger)
+	if !o.noRing {
+		h.ring = newRing(o.ringSize, o.ringBytes, o.Log.Purges, h.m.ringResets.Inc)
+	}
+	if o.onNew != nil {
+		o.onNew(h)
+	}
 	return h
 }
 
@@ -154,6 +180,7 @@ type subscriber struct {
 	h          *Handler
 	registered bool // guarded by h.mu
 	conn       *websocket.Conn
+	cork       *corkConn       // the connection under conn; nil if not corkable
 	ctx        context.Context // ends when the client goes away
 	pos        atomic.Uint64   // last seq read and delivered (skipped ones included)
 	frames     int
@@ -176,10 +203,7 @@ func (h *Handler) SubscribeRepos(c echo.Context) error {
 	}
 	defer h.unregister(s)
 
-	var w http.ResponseWriter = c.Response()
-	if n := h.opts.SocketSendBuffer; n > 0 {
-		w = sendBufferWriter{ResponseWriter: w, size: n}
-	}
+	w := &hijackWriter{ResponseWriter: c.Response(), sendBuffer: h.opts.SocketSendBuffer}
 	conn, err := websocket.Accept(w, c.Request(), &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // public, unauthenticated stream: any origin may read it
 		CompressionMode:    websocket.CompressionDisabled,
@@ -189,6 +213,9 @@ func (h *Handler) SubscribeRepos(c echo.Context) error {
 	}
 	h.mu.Lock()
 	s.conn = conn
+	if !h.opts.noCork {
+		s.cork = w.conn
+	}
 	h.mu.Unlock()
 	// The stream is write-only: CloseRead handles control frames and ends
 	// s.ctx when the client closes or the connection drops.
@@ -259,9 +286,12 @@ func (s *subscriber) run(head eventlog.Seq, hasCursor bool, cursor eventlog.Seq,
 	return s.stream(after)
 }
 
-// stream is the one code path for replay and live: read a batch of frames
-// after the current position, write them, and when the log has nothing
-// more, wait for it.
+// stream is the one code path for replay and live: take a batch of frames
+// after the current position, write them, and when there is nothing more,
+// wait. Frames come from the shared tail's ring when it holds the
+// position (a live subscriber), otherwise from the log (a replaying one,
+// or one that fell behind the ring); a subscriber moves between the two
+// by seq, so there is no gap and no duplicate at the hand-off.
 func (s *subscriber) stream(after eventlog.Seq) (string, error) {
 	h := s.h
 	batch := make([][]byte, 0, h.opts.BatchSize)
@@ -271,34 +301,48 @@ func (s *subscriber) stream(after eventlog.Seq) (string, error) {
 			return ReasonShutdown, nil
 		}
 		var (
-			more bool
-			err  error
+			more   bool
+			tip    <-chan struct{}
+			onRing bool
+			err    error
 		)
 		batch = batch[:0]
-		after, more, err = s.read(after, &batch)
-		if err != nil {
-			return s.failure(ReasonError, err)
+		if h.ring != nil {
+			after, tip, onRing = h.ring.take(after, &batch, h.opts.BatchSize, maxBatchBytes)
 		}
-		for _, f := range batch {
-			if err := s.write(f); err != nil {
+		if onRing {
+			more = tip == nil
+			h.m.ringFrames.Add(float64(len(batch)))
+		} else {
+			h.m.logReads.Inc()
+			after, more, err = s.read(after, &batch)
+			if err != nil {
 				return s.failure(ReasonError, err)
 			}
+		}
+		if err := s.writeBatch(batch); err != nil {
+			return s.failure(ReasonError, err)
 		}
 		s.pos.Store(uint64(after))
 		if !more {
 			caughtUp = true
 		}
 		// A client still replaying is never too slow; one that has been
-		// live and fell behind is.
+		// live and fell behind is. On the ring the lag is counted from the
+		// ring's newest seq (the tail's own delay is not the client's).
 		if caughtUp {
-			if head := h.log.Head(); head > after && uint64(head-after) > h.opts.MaxLag {
+			head := h.log.Head()
+			if onRing {
+				head = h.ring.newest()
+			}
+			if head > after && uint64(head-after) > h.opts.MaxLag {
 				return ReasonTooSlowLag, nil
 			}
 		}
 		if more {
 			continue
 		}
-		if reason, err := s.wait(after); reason != "" {
+		if reason, err := s.wait(after, tip); reason != "" {
 			return reason, err
 		}
 	}
@@ -336,9 +380,11 @@ func (s *subscriber) read(after eventlog.Seq, batch *[][]byte) (eventlog.Seq, bo
 	return after, false, it.Close()
 }
 
-// wait blocks until the log has events after after. While idle it pings
-// the client. It returns a reason when the stream must end.
-func (s *subscriber) wait(after eventlog.Seq) (string, error) {
+// wait blocks until the log has events after after, or, when tip is not
+// nil (the subscriber is at the ring's newest seq), until tip is closed.
+// While idle it pings the client. It returns a reason when the stream must
+// end.
+func (s *subscriber) wait(after eventlog.Seq, tip <-chan struct{}) (string, error) {
 	h := s.h
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
@@ -346,7 +392,16 @@ func (s *subscriber) wait(after eventlog.Seq) (string, error) {
 	defer stop()
 	for {
 		wctx, wcancel := context.WithTimeout(ctx, h.opts.PingInterval)
-		_, err := h.log.Wait(wctx, after)
+		var err error
+		if tip != nil {
+			select {
+			case <-tip:
+			case <-wctx.Done():
+				err = context.Cause(wctx)
+			}
+		} else {
+			_, err = h.log.Wait(wctx, after)
+		}
 		wcancel()
 		switch {
 		case err == nil:
@@ -376,8 +431,11 @@ var errWriteTimeout = errors.New("firehose: write timed out")
 
 // write sends one frame with its own timeout, derived from the
 // connection's context (a cancelled write leaves the connection unusable,
-// so nothing else cancels it).
+// so nothing else cancels it); on a corkable connection, as a batch of one.
 func (s *subscriber) write(f []byte) error {
+	if s.cork != nil {
+		return s.writeBatch([][]byte{f})
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.WriteTimeout)
 	defer cancel()
 	if err := s.conn.Write(ctx, websocket.MessageBinary, f); err != nil {
@@ -390,6 +448,53 @@ func (s *subscriber) write(f []byte) error {
 	s.bytes += int64(len(f))
 	s.h.m.frames.Inc()
 	s.h.m.bytes.Add(float64(len(f)))
+	return nil
+}
+
+// writeBatch sends frames. With a corkable connection they are written
+// into its buffer and go out in one write per corkLimit bytes: each frame
+// write and the final flush must complete within WriteTimeout. Otherwise
+// each frame is written (and flushed) on its own.
+func (s *subscriber) writeBatch(fs [][]byte) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	if s.cork == nil {
+		for _, f := range fs {
+			if err := s.write(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s.cork.cork()
+	n := 0
+	for _, f := range fs {
+		// Each frame keeps its own timeout: the corked connection sends
+		// what it holds from inside a write once past its limit.
+		ctx, cancel := context.WithTimeout(s.ctx, s.h.opts.WriteTimeout)
+		err := s.conn.Write(ctx, websocket.MessageBinary, f)
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+		cancel()
+		if err != nil {
+			_ = s.cork.uncork(time.Now()) // the connection is unusable: drop what is held
+			if timedOut {
+				return fmt.Errorf("%w: %v", errWriteTimeout, err)
+			}
+			return err
+		}
+		n += len(f)
+	}
+	if err := s.cork.uncork(time.Now().Add(s.h.opts.WriteTimeout)); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: %v", errWriteTimeout, err)
+		}
+		return err
+	}
+	s.frames += len(fs)
+	s.bytes += int64(n)
+	s.h.m.frames.Add(float64(len(fs)))
+	s.h.m.bytes.Add(float64(n))
 	return nil
 }
 
@@ -440,6 +545,19 @@ func (h *Handler) register(s *subscriber) bool {
 	}
 	h.subs[s] = struct{}{}
 	s.registered = true
+	if h.ring != nil && !h.tailing {
+		// The shared tail starts with the first subscriber, from the head.
+		h.tailing = true
+		start := h.log.Head()
+		h.ring.mu.Lock()
+		h.ring.resetLocked(start, h.log.Purges())
+		h.ring.mu.Unlock()
+		h.tailWG.Add(1)
+		go func() {
+			defer h.tailWG.Done()
+			h.tail(start)
+		}()
+	}
 	h.wg.Add(1)
 	h.m.subscribers.Inc()
 	return true
@@ -493,6 +611,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		h.wg.Wait()
+		h.tailWG.Wait() // quit stops it promptly
 		close(done)
 	}()
 	select {
@@ -509,21 +628,3 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Unlock()
 	return context.Cause(ctx)
 }
-
-// sendBufferWriter sets SO_SNDBUF on the connection it hijacks.
-type sendBufferWriter struct {
-	http.ResponseWriter
-	size int
-}
-
-func (w sendBufferWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil {
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetWriteBuffer(w.size)
-		}
-	}
-	return conn, brw, err
-}
-
-func (w sendBufferWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
