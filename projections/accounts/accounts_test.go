@@ -138,26 +138,31 @@ func TestConformance(t *testing.T) {
 	projectiontest.Run(t, func(s *projections.Store) projections.Projection { return accounts.New(s) }, newStream)
 }
 
+// newQueried opens a log and the projection fed from it; append_ appends
+// events and waits until the projection has applied them.
+func newQueried(t *testing.T) (l *eventlog.Log, p *accounts.Projection, append_ func(evs ...*eventlog.Event)) {
+	l = eventlogtest.Open(t, nil)
+	p = accounts.New(projectiontest.OpenStore(t))
+	r := projectiontest.Feed(l, p)
+	return l, p, func(evs ...*eventlog.Event) {
+		t.Helper()
+		seq, err := l.Append(t.Context(), evs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CatchUp(t.Context(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestQueries(t *testing.T) {
 	ctx := context.Background()
-	l := eventlogtest.Open(t, nil)
-	s := projectiontest.OpenStore(t)
-	p := accounts.New(s)
-	r := projectiontest.Feed(l, p)
+	l, p, append_ := newQueried(t)
 	did := syntax.DID("did:plc:alice")
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 	now := time.Now().UTC()
 	later := now.Add(time.Hour).Format(time.RFC3339Nano)
-	append_ := func(evs ...*eventlog.Event) {
-		t.Helper()
-		seq, err := l.Append(ctx, evs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.CatchUp(ctx, seq); err != nil {
-			t.Fatal(err)
-		}
-	}
 	append_(accounts.MustEvent("did:web:pds.test", accounts.TypeInviteCreated, accounts.Invite{Code: "inv", Available: 1}))
 	append_(
 		commit.SigningKeyEvent(did, key),
@@ -222,22 +227,9 @@ func TestQueries(t *testing.T) {
 // reset) it must answer the new state, with readers racing the writes.
 func TestGetSeesEveryChange(t *testing.T) {
 	ctx := context.Background()
-	l := eventlogtest.Open(t, nil)
-	s := projectiontest.OpenStore(t)
-	p := accounts.New(s)
-	r := projectiontest.Feed(l, p)
+	_, p, append_ := newQueried(t)
 	did := syntax.DID("did:plc:carol")
 	key, _ := atcrypto.GeneratePrivateKeyK256()
-	append_ := func(evs ...*eventlog.Event) {
-		t.Helper()
-		seq, err := l.Append(ctx, evs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.CatchUp(ctx, seq); err != nil {
-			t.Fatal(err)
-		}
-	}
 	append_(commit.SigningKeyEvent(did, key),
 		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: "carol.test", Email: "c@example.com", PasswordHash: "h"}))
 	stop := make(chan struct{})
