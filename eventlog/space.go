@@ -36,24 +36,38 @@ func (g *spaceGuard) check(n int) error {
 	if g.reserve == 0 {
 		return nil
 	}
-	u, err := g.fs.GetDiskUsage(g.dir)
-	if err != nil {
+	avail, err := CheckFreeSpace(g.fs, g.dir, g.reserve, uint64(n))
+	switch {
+	case errors.Is(err, ErrDiskFull):
+		if g.low.CompareAndSwap(false, true) {
+			g.logf("disk nearly full: refusing appends until space is freed", "dir", g.dir, "avail_bytes", avail, "reserve_bytes", g.reserve)
+		}
+		return err
+	case err != nil:
 		// A filesystem that cannot tell (an in-memory one) is not guarded.
 		if g.warned.CompareAndSwap(false, true) {
 			g.logf("free space unknown; appends are not guarded against a full disk", "dir", g.dir, "err", err)
 		}
 		return nil
 	}
-	if u.AvailBytes < g.reserve || u.AvailBytes-g.reserve < uint64(n) {
-		if g.low.CompareAndSwap(false, true) {
-			g.logf("disk nearly full: refusing appends until space is freed", "dir", g.dir, "avail_bytes", u.AvailBytes, "reserve_bytes", g.reserve)
-		}
-		return fmt.Errorf("%w: %d bytes free under %s, %d kept in reserve", ErrDiskFull, u.AvailBytes, g.dir, g.reserve)
-	}
 	if g.low.CompareAndSwap(true, false) {
-		g.logf("disk space available again: accepting appends", "dir", g.dir, "avail_bytes", u.AvailBytes)
+		g.logf("disk space available again: accepting appends", "dir", g.dir, "avail_bytes", avail)
 	}
 	return nil
+}
+
+// CheckFreeSpace returns the free bytes of the filesystem under dir, and
+// ErrDiskFull (wrapped with the figures) when writing n more bytes would
+// leave less than reserve free. Any other error means fs cannot tell.
+func CheckFreeSpace(fs vfs.FS, dir string, reserve, n uint64) (uint64, error) {
+	u, err := fs.GetDiskUsage(dir)
+	if err != nil {
+		return 0, err
+	}
+	if u.AvailBytes < reserve || u.AvailBytes-reserve < n {
+		return u.AvailBytes, fmt.Errorf("%w: %d bytes free under %s, %d kept in reserve", ErrDiskFull, u.AvailBytes, dir, reserve)
+	}
+	return u.AvailBytes, nil
 }
 
 // CheckSpace reports ErrDiskFull when writing n bytes beside the log (a

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 )
 
@@ -91,8 +92,8 @@ func probeStorage(fs vfs.FS, dir string, reserve int64) error {
 	if reserve == 0 {
 		reserve = eventlog.DefaultMinFreeBytes
 	}
-	if u, err := fs.GetDiskUsage(dir); err == nil && reserve > 0 && u.AvailBytes < uint64(reserve) {
-		return fmt.Errorf("%w: %d bytes free under %s, %d kept in reserve", eventlog.ErrDiskFull, u.AvailBytes, dir, reserve)
+	if _, err := eventlog.CheckFreeSpace(fs, dir, uint64(max(reserve, 0)), 0); errors.Is(err, eventlog.ErrDiskFull) {
+		return err
 	}
 	path := fs.PathJoin(dir, ".write-probe")
 	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
@@ -111,7 +112,7 @@ func unavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "5")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	if r.Method != http.MethodHead {
-		_, _ = fmt.Fprintf(w, `{"error":"ServiceUnavailable","message":"the server is recovering from a storage failure"}`)
+		_ = json.NewEncoder(w).Encode(xrpc.Body{Error: "ServiceUnavailable", Message: "the server is recovering from a storage failure"})
 	}
 }
 
