@@ -171,14 +171,8 @@ func (r *Runner) catchUpLocked(ctx context.Context, feeds []*feed, to eventlog.S
 			for len(evs) > 0 && evs[0].Seq <= cur {
 				evs = evs[1:]
 			}
-			start := time.Now()
-			if err := f.p.Apply(ctx, evs); err != nil {
-				f.loaded.Store(false) // re-read the stored cursor next time
-				return fmt.Errorf("%s: %w", f.p.Name(), err)
-			}
-			f.cursor.Store(uint64(last))
-			if r.OnApply != nil {
-				r.OnApply(f.p.Name(), last, len(evs), time.Since(start))
+			if err := r.apply(ctx, f, evs); err != nil {
+				return err
 			}
 		}
 		batch = batch[:0]
@@ -196,6 +190,23 @@ func (r *Runner) catchUpLocked(ctx context.Context, feeds []*feed, to eventlog.S
 		return fmt.Errorf("%s: read log: %w", work[0].p.Name(), err)
 	}
 	return flush()
+}
+
+// apply hands evs (non-empty, all past f's cursor) to f's projection and
+// advances f's cursor; the caller holds f's lock.
+func (r *Runner) apply(ctx context.Context, f *feed, evs []*eventlog.Event) error {
+	start := time.Now()
+	if err := f.p.Apply(ctx, evs); err != nil {
+		f.loaded.Store(false) // re-read the stored cursor next time
+		return fmt.Errorf("%s: %w", f.p.Name(), err)
+	}
+	last := evs[len(evs)-1].Seq
+	f.cursor.Store(uint64(last))
+	f.loaded.Store(true)
+	if r.OnApply != nil {
+		r.OnApply(f.p.Name(), last, len(evs), time.Since(start))
+	}
+	return nil
 }
 
 // Run follows the log until ctx ends, keeping every projection caught up.
@@ -278,19 +289,7 @@ func (r *Runner) replay(ctx context.Context, feeds []*feed, head eventlog.Seq) e
 	apply := func(batch []*eventlog.Event) error {
 		var wg sync.WaitGroup
 		for i, f := range feeds {
-			wg.Go(func() {
-				start := time.Now()
-				if err := f.p.Apply(ctx, batch); err != nil {
-					errs[i] = fmt.Errorf("%s: %w", f.p.Name(), err)
-					return
-				}
-				last := batch[len(batch)-1].Seq
-				f.cursor.Store(uint64(last))
-				f.loaded.Store(true)
-				if r.OnApply != nil {
-					r.OnApply(f.p.Name(), last, len(batch), time.Since(start))
-				}
-			})
+			wg.Go(func() { errs[i] = r.apply(ctx, f, batch) })
 		}
 		wg.Wait()
 		return errors.Join(errs...)
