@@ -259,22 +259,7 @@ func TestServeBlobLifecycle(t *testing.T) {
 	}()
 	base := "http://" + addr + "/xrpc/"
 	call := func(method, nsid, token, ct string, body io.Reader, out any) int {
-		req, _ := http.NewRequest(method, base+nsid, body)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			_ = json.NewDecoder(resp.Body).Decode(out)
-		}
-		return resp.StatusCode
+		return xrpcCall(t, method, base+nsid, token, ct, body, out).StatusCode
 	}
 	var desc struct{ BlobUploadLimit int64 }
 	if st := call("GET", "com.atproto.server.describeServer", "", "", nil, &desc); st != 200 || desc.BlobUploadLimit != 104857600 {
@@ -339,4 +324,30 @@ func TestServeBlobLifecycle(t *testing.T) {
 	if cids, err := st.List(t.Context(), syntax.DID(acct.DID), cid.Undef, 10); err != nil || len(cids) != 0 {
 		t.Fatalf("bytes left after collection: %v %v", cids, err)
 	}
+}
+
+// xrpcCall makes one HTTP call to url (with a bearer token and a content
+// type when given), decodes its JSON body into out (when non-nil) whatever
+// the status, and returns the response, its body closed.
+func xrpcCall(t *testing.T, method, url, token, ct string, body io.Reader, out any) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp
 }

@@ -96,20 +96,9 @@ func TestServeDiskFullRecovers(t *testing.T) {
 	}
 	call := func(method, nsid, token, ct string, body string) answer {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+nsid, strings.NewReader(body))
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		a := answer{status: resp.StatusCode, header: resp.Header}
-		_ = json.NewDecoder(resp.Body).Decode(&a.body)
+		var a answer
+		resp := xrpcCall(t, method, base+nsid, token, ct, strings.NewReader(body), &a.body)
+		a.status, a.header = resp.StatusCode, resp.Header
 		return a
 	}
 	var acct struct{ DID, AccessJwt string }
