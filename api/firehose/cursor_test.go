@@ -416,25 +416,46 @@ func TestSteadyReplayIsNotTooSlow(t *testing.T) {
 
 // A client that stopped reading is dropped when a write does not complete
 // within WriteTimeout; other subscribers are unaffected.
+//
+// It holds whether frames come from the ring or the log and whether writes
+// are batched (the default server: ring and batched writes).
 func TestConsumerTooSlowWrite(t *testing.T) {
-	var reg *prometheus.Registry
-	env := apitest.New(t, func(o *api.Options) {
-		o.Firehose.WriteTimeout = time.Second
-		o.Firehose.SocketSendBuffer = 8 << 10
-		reg = o.Metrics.Registry
-	})
-	stalled := dialURL(t, streamURL(env.Server.URL, -1), smallReadBuffer())
-	fast := subscribe(t, env, -1)
-	r := eventlogtest.NewRepo("did:plc:stallstallstallstallstal")
-	clock := eventlogtest.NewClock()
-	seq := appendEvents(t, env, bigCommits(r, clock, 100, 4000)...)
-	waitMetric(t, reg, "pdslog_firehose_disconnects_total", firehose.ReasonTooSlowWrite, 1)
-	sameFrames(t, "fast subscriber", fast.waitSeq(int64(seq)), expectedFrames(t, env, seq-100, seq))
-	got, err := read(t, stalled).waitEnd()
-	if err == nil || len(got) >= 100 {
-		t.Fatalf("stalled subscriber got %d frames, ended with %v", len(got), err)
+	for _, tc := range []struct {
+		name       string
+		ring, cork bool
+		batch      int
+	}{{"default", true, true, 0}, {"ring", true, false, 64}, {"log+cork", false, true, 64}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reg *prometheus.Registry
+			env := apitest.New(t, func(o *api.Options) {
+				o.Firehose.WriteTimeout = time.Second
+				o.Firehose.SocketSendBuffer = 8 << 10
+				o.Firehose.BatchSize = tc.batch
+				if !tc.ring {
+					firehose.NoRing(&o.Firehose)
+				}
+				if !tc.cork {
+					firehose.NoCork(&o.Firehose)
+				}
+				reg = o.Metrics.Registry
+			})
+			stalled := dialURL(t, streamURL(env.Server.URL, -1), smallReadBuffer())
+			fast := subscribe(t, env, -1)
+			r := eventlogtest.NewRepo("did:plc:stallstallstallstallstal")
+			clock := eventlogtest.NewClock()
+			seq := appendEvents(t, env, bigCommits(r, clock, 100, 4000)...)
+			waitMetric(t, reg, "pdslog_firehose_disconnects_total", firehose.ReasonTooSlowWrite, 1)
+			sameFrames(t, "fast subscriber", fast.waitSeq(int64(seq)), expectedFrames(t, env, seq-100, seq))
+			got, err := read(t, stalled).waitEnd()
+			if err == nil || len(got) >= 100 {
+				t.Fatalf("stalled subscriber got %d frames, ended with %v", len(got), err)
+			}
+			checkSeqs(t, "stalled", got)
+			if n := metric(t, reg, "pdslog_firehose_disconnects_total", firehose.ReasonTooSlowWrite); n != 1 {
+				t.Fatalf("%v too-slow drops, want only the stalled subscriber's", n)
+			}
+		})
 	}
-	checkSeqs(t, "stalled", got)
 }
 
 // Shutdown tells every subscriber the server is going away (close 1001)
