@@ -10,21 +10,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pdslog/pdslog/api/actor"
-	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/api/identity"
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/proxy"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/api/server"
 	syncapi "github.com/pdslog/pdslog/api/sync"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
-	"github.com/pdslog/pdslog/projections/blobstore"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
@@ -46,7 +46,7 @@ type Options struct {
 	// Signup, if set, serves createAccount.
 	Signup *server.Signup
 	// WriteLimiter, if set, enforces per-account write budgets.
-	WriteLimiter *auth.WriteLimiter
+	WriteLimiter *ratelimit.WriteLimiter
 	// AdminPassword enables com.atproto.admin.* (HTTP basic admin:PASSWORD).
 	AdminPassword string
 	// Authenticate verifies a request's credentials and returns the caller;
@@ -64,9 +64,9 @@ type Options struct {
 	// blob references.
 	BlobStore   blobstore.Store
 	BlobIndex   *blobs.Projection
-	BlobTempDir string        // upload temp files; "" means os.TempDir()
-	BlobMaxSize int64         // 0 means blob.DefaultMaxSize
-	BlobLimiter *auth.Limiter // uploads per client IP
+	BlobTempDir string             // upload temp files; "" means os.TempDir()
+	BlobMaxSize int64              // 0 means blob.DefaultMaxSize
+	BlobLimiter *ratelimit.Limiter // uploads per client IP
 	// Proxy, if set, forwards the XRPC methods nothing here serves (by
 	// atproto-proxy header or default route) and serves read-after-write.
 	Proxy *proxy.Config

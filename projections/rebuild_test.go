@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit/committest"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"

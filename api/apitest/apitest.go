@@ -25,18 +25,19 @@ import (
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/blob"
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
+	"github.com/pdslog/pdslog/api/pds/lexicon"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
-	"github.com/pdslog/pdslog/eventlog/commit/lexicon"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
+	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
-	"github.com/pdslog/pdslog/projections/blobstore"
-	"github.com/pdslog/pdslog/projections/blobstore/disk"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
@@ -147,15 +148,15 @@ func NewOnLog(t testing.TB, logOpts *eventlog.Options, configure ...func(*api.Op
 	}
 	keys := &commit.SigningKeys{Log: l}
 	env.Sessions = &server.Sessions{Tokens: tokens, Accounts: env.Accounts, Log: l, Runner: env.Runner,
-		Throttle: auth.NewLoginThrottle(auth.LoginConfig{}), Keys: keys, Blocks: env.Blocks, Records: env.Records}
+		Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{}), Keys: keys, Blocks: env.Blocks, Records: env.Records}
 	rot, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
-		HandleLimiter: auth.NewUpdateHandleLimiter(1000)}
-	o := api.Options{WriteLimiter: auth.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks, Repos: env.Repos,
-		BlobStore: env.BlobStore, BlobIndex: env.BlobIndex, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize, BlobLimiter: auth.NewUploadBlobLimiter(1000),
+		HandleLimiter: ratelimit.NewUpdateHandleLimiter(1000)}
+	o := api.Options{WriteLimiter: ratelimit.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks, Repos: env.Repos,
+		BlobStore: env.BlobStore, BlobIndex: env.BlobIndex, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize, BlobLimiter: ratelimit.NewUploadBlobLimiter(1000),
 		Builder: env.Builder, Keys: keys, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"}
 	for _, f := range configure {
 		f(&o)

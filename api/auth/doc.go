@@ -1,6 +1,5 @@
 // Package auth holds the credential primitives of pdslog's XRPC server:
-// session tokens, password hashing, login and write throttles, admin basic
-// auth and inter-service auth tokens. It is pure logic (no HTTP handlers,
+// session tokens, password hashing, admin basic auth and inter-service auth tokens. It is pure logic (no HTTP handlers,
 // no storage); the server wires it into its handlers and the accounts
 // projection. Behaviour follows the reference PDS (bluesky-social/atproto,
 // packages/pds) except where noted.
@@ -45,17 +44,6 @@
 // by hash. Length limits are the reference's: 256 UTF-16 code units for a
 // new password, 512 for one presented at login.
 //
-// # Throttles
-//
-// [Limiter] is a bounded, in-memory, fixed-window limiter over one or more
-// limits ([Limit]) per key, charged atomically, with [Decision.SetHeaders] writing
-// the reference's RateLimit-* and Retry-After headers. On it are built
-// [LoginThrottle] (createSession: 30 per 5 minutes and 300 per day per
-// identifier+IP, plus a lockout after 5 consecutive failures for 15
-// minutes), [WriteLimiter] (5000 points per hour and 35000 per day per
-// account; create 3, update 2, delete 1), and the updateHandle and
-// uploadBlob limiters. Time is always passed in, for tests.
-//
 // # Admin and service auth
 //
 // [CheckAdmin] checks HTTP Basic credentials admin:<admin password> in
@@ -73,11 +61,6 @@
 //   - Verification tolerates [ClockLeeway] (5 s) of clock skew and refuses
 //     an iat in the future; the reference (jose) has no leeway and does not
 //     look at iat.
-//   - The login throttle keys on the normalised (trimmed, lower-cased)
-//     identifier, not the raw one, and adds the lockout; pending attempts
-//     count towards it so that concurrent guesses cannot outrun it.
-//   - A charge refused by one limit is counted against none (the
-//     reference's combined limiter charges each limit separately).
 //   - getServiceAuth: a takendown session may get a token for
 //     com.atproto.server.createAccount (account migration), as the
 //     reference's comment intends; the reference's code refuses it because

@@ -14,6 +14,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 var (
 	testSecret  = []byte("test-jwt-secret-0123456789abcdef")
 	testService = syntax.DID("did:web:pds.example.com")

@@ -7,13 +7,13 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
 
-	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
-	"github.com/pdslog/pdslog/projections/blobstore"
 )
 
 // DefaultMaxSize is the upload limit when none is set: the reference
@@ -33,7 +33,7 @@ type Handlers struct {
 	// MaxSize is the largest upload accepted (PDS_BLOB_UPLOAD_LIMIT); 0 means DefaultMaxSize.
 	MaxSize int64
 	// Limiter, if set, limits uploads per client IP.
-	Limiter *auth.Limiter
+	Limiter *ratelimit.Limiter
 	Now     func() time.Time
 	// RepoGate, if set, refuses reads of repos this caller may not read
 	// (deactivated, taken down, deleted …) with the lexicon's error.

@@ -4,5 +4,5 @@
 // with Range), com.atproto.sync.listBlobs, com.atproto.repo.listMissingBlobs,
 // and the collector that deletes blobs no record has referenced for a grace
 // period. Blob facts live in the log (projections/blobs); bytes live in a
-// Store (projections/blobstore backends).
+// Store (eventlog/blobstore backends).
 package blob

@@ -16,7 +16,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
 )
 
 // DID document cache lifetimes and resolution limits: the reference PDS's

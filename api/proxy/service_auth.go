@@ -8,7 +8,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/pdslog/pdslog/api/auth"
-	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/projections/accounts"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/records"
 )

@@ -10,9 +10,9 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
-	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
@@ -44,7 +44,7 @@ type Writer struct {
 
 	// Limiter, if set, charges each commit's points (create 3, update 2,
 	// delete 1) against the account's hourly and daily budgets.
-	Limiter *auth.WriteLimiter
+	Limiter *ratelimit.WriteLimiter
 
 	locks sync.Map // syntax.DID -> *sync.Mutex
 }
@@ -57,7 +57,7 @@ func (w *Writer) lock(did syntax.DID) func() {
 }
 
 // RateLimitError is a write refused by the account's write budget.
-type RateLimitError struct{ Decision auth.Decision }
+type RateLimitError struct{ Decision ratelimit.Decision }
 
 func (e *RateLimitError) Error() string { return "repo: write rate limit exceeded" }
 
@@ -83,7 +83,7 @@ func (w *Writer) Apply(ctx context.Context, did syntax.DID, writes []commit.Writ
 				d++
 			}
 		}
-		if dec := w.Limiter.Charge(did, auth.WritePoints(c, u, d), time.Now()); !dec.OK {
+		if dec := w.Limiter.Charge(did, ratelimit.WritePoints(c, u, d), time.Now()); !dec.OK {
 			return nil, &RateLimitError{Decision: dec}
 		}
 	}

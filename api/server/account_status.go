@@ -5,9 +5,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 )
 
 // DeactivateAccount serves com.atproto.server.deactivateAccount: the repo

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/pdslog/pdslog/api/apitest"
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 )
 
 func TestAdminDeleteAccount(t *testing.T) {

@@ -13,10 +13,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blocks"
 )
@@ -35,7 +36,7 @@ type Signup struct {
 	RotationKey atcrypto.PrivateKey
 	// HandleLimiter, if set, limits updateHandle per account (the
 	// reference's 10 / 5 min and 50 / day).
-	HandleLimiter *auth.Limiter
+	HandleLimiter *ratelimit.Limiter
 
 	claims claims
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/pdslog/pdslog/api/apitest"
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 )
 
 func TestCreateAccountWithRealPLC(t *testing.T) {

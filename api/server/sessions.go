@@ -13,9 +13,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blocks"
@@ -30,7 +31,7 @@ type Sessions struct {
 	Accounts *accounts.Projection
 	Log      *eventlog.Log
 	Runner   *projections.Runner
-	Throttle *auth.LoginThrottle
+	Throttle *ratelimit.LoginThrottle
 	Keys     *commit.SigningKeys // repo signing keys (getServiceAuth, #sync on activation)
 	// Blocks and Records, if set, give checkAccountStatus its counts; Blocks
 	// also gives activation's #sync its commit block.
@@ -173,11 +174,11 @@ var errBadLogin = &xrpc.Error{Status: http.StatusUnauthorized, Name: "Authentica
 // email or DID) and the account password or an app password. Attempts are
 // throttled per identifier and IP (the reference's 30 / 5 min and 300 / day,
 // plus a 15 minute lock after 5 failures in a row) and every answer takes
-// at least auth.LoginMinDuration, so timing does not reveal accounts.
+// at least ratelimit.LoginMinDuration, so timing does not reveal accounts.
 func (s *Sessions) CreateSession(c echo.Context) error {
 	start := time.Now()
 	defer func() {
-		if d := auth.LoginMinDuration - time.Since(start); d > 0 {
+		if d := ratelimit.LoginMinDuration - time.Since(start); d > 0 {
 			time.Sleep(d)
 		}
 	}()

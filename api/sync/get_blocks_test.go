@@ -7,7 +7,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/api/apitest"
-	"github.com/pdslog/pdslog/eventlog/commit"
+	"github.com/pdslog/pdslog/api/pds/commit"
 )
 
 // getBlocks answers a CAR without roots holding exactly the blocks asked

@@ -4,8 +4,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/eventlog/commit"
 )
 
 // GetRepo serves com.atproto.sync.getRepo: the repo at its current commit

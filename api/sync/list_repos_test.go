@@ -12,8 +12,8 @@ import (
 
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections/accounts"
 )
 

@@ -15,7 +15,7 @@ func readCases(t *testing.T, name string) []string {
 
 // The identifier parsers every XRPC parameter goes through pass the
 // protocol's syntax vectors, every case. (Language tags are checked by
-// eventlog/commit/langtag against their own vectors: indigo's
+// api/pds/lexicon/langtag against their own vectors: indigo's
 // syntax.ParseLanguage fails some of them.)
 func TestInteropSyntax(t *testing.T) {
 	parsers := map[string]func(string) error{

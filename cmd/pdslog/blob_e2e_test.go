@@ -25,7 +25,7 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
-	"github.com/pdslog/pdslog/projections/blobstore/disk"
+	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
 )
 
 // serveChildEnv makes the test binary run `pdslog serve` with these

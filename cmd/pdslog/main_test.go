@@ -15,8 +15,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit/committest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 	"github.com/pdslog/pdslog/projections/repos"

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
+	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
+	"github.com/pdslog/pdslog/eventlog/blobstore/s3"
 	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/blobstore"
-	"github.com/pdslog/pdslog/projections/blobstore/disk"
-	"github.com/pdslog/pdslog/projections/blobstore/s3"
 	"github.com/pdslog/pdslog/projections/mirror"
 	"github.com/pdslog/pdslog/projections/mirror/d1"
 )

@@ -20,11 +20,12 @@ import (
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/crawl"
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
+	"github.com/pdslog/pdslog/api/pds/lexicon"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
-	"github.com/pdslog/pdslog/eventlog/commit/lexicon"
 )
 
 type serveCommand struct {
@@ -208,7 +209,7 @@ func (c *serveCommand) serveData(ctx context.Context, d *dataDir, shared *shared
 	}
 	keys := &commit.SigningKeys{Log: d.log}
 	sessions := &server.Sessions{Tokens: tokens, Accounts: d.accounts, Log: d.log, Runner: d.runner,
-		Throttle: auth.NewLoginThrottle(auth.LoginConfig{}), Keys: keys, Blocks: d.blocks, Records: d.records}
+		Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{}), Keys: keys, Blocks: d.blocks, Records: d.records}
 	lex, err := lexicon.New()
 	if err != nil {
 		return false, fmt.Errorf("load lexicons: %w", err)
@@ -219,11 +220,11 @@ func (c *serveCommand) serveData(ctx context.Context, d *dataDir, shared *shared
 	origins := splitList(c.corsOrigins)
 	signup := &server.Signup{Service: svc, Sessions: sessions, Builder: builder, Blocks: d.blocks,
 		PLC: &plc.Client{URL: c.plcURL}, RotationKey: sec.plcRotation}
-	var writeLimiter *auth.WriteLimiter
-	var blobLimiter *auth.Limiter
+	var writeLimiter *ratelimit.WriteLimiter
+	var blobLimiter *ratelimit.Limiter
 	if c.rateLimits {
-		signup.HandleLimiter = auth.NewUpdateHandleLimiter(100_000)
-		writeLimiter, blobLimiter = auth.NewWriteLimiter(100_000), auth.NewUploadBlobLimiter(100_000)
+		signup.HandleLimiter = ratelimit.NewUpdateHandleLimiter(100_000)
+		writeLimiter, blobLimiter = ratelimit.NewWriteLimiter(100_000), ratelimit.NewUploadBlobLimiter(100_000)
 	} else {
 		logger.Warn("PDS_RATE_LIMITS_ENABLED=false: write, upload and handle-change limits are off (login throttling stays on)")
 	}

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/api/blob"
-	"github.com/pdslog/pdslog/projections/blobstore"
-	"github.com/pdslog/pdslog/projections/blobstore/disk"
-	"github.com/pdslog/pdslog/projections/blobstore/s3"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
+	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
+	"github.com/pdslog/pdslog/eventlog/blobstore/s3"
 )
 
 // blobSettings are serve's blob storage settings, under the reference's

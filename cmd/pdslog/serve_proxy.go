@@ -7,7 +7,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/proxy"
 )
 

@@ -19,8 +19,8 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/projections"
 )
 

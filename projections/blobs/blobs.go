@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -228,7 +229,7 @@ func applyCommit(w *projections.Writer, ev *eventlog.Event) error {
 		}
 		var cur []string
 		if op.Action != eventlog.ActionDelete {
-			data, ok, err := projections.FindBlock(ev.Commit.Blocks, op.CID)
+			data, ok, err := car.FindBlock(ev.Commit.Blocks, op.CID)
 			if err != nil {
 				return fmt.Errorf("read blocks: %w", err)
 			}

@@ -14,9 +14,9 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
-	"github.com/pdslog/pdslog/eventlog/commit/committest"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/blobs"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/mst"
+	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -50,7 +51,7 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 	}
 	k := repoPrefix(ev.DID)
 	n := len(k)
-	return projections.EachBlock(slice, func(c, data []byte) error {
+	return car.EachBlock(slice, func(c, data []byte) error {
 		k = append(k[:n], c...)
 		return w.Set(k, data)
 	})

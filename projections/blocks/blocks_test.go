@@ -7,12 +7,12 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/mst"
 
-	"github.com/pdslog/pdslog/eventlog/commit/committest"
+	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/projectiontest"

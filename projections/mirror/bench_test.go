@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pdslog/pdslog/eventlog/commit/committest"
+	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/projections/mirror"
 )
 

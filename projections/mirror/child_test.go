@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pdslog/pdslog/projections/blobstore/s3"
+	"github.com/pdslog/pdslog/eventlog/blobstore/s3"
 	"github.com/pdslog/pdslog/projections/mirror"
 	"github.com/pdslog/pdslog/projections/mirror/d1"
 )

@@ -15,9 +15,9 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/migrations"
 	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/blobstore"
 	"github.com/pdslog/pdslog/projections/mirror/d1"
 )
 

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/blobstore"
 	"github.com/pdslog/pdslog/projections/mirror"
 	"github.com/pdslog/pdslog/projections/mirror/d1"
 	"github.com/pdslog/pdslog/projections/mirror/d1/d1test"

@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -131,7 +132,7 @@ func apply(w *projections.Writer, c *counts, ev *eventlog.Event) error {
 		delta := 0
 		switch op.Action {
 		case eventlog.ActionCreate, eventlog.ActionUpdate:
-			data, ok, err := projections.FindBlock(ev.Commit.Blocks, op.CID)
+			data, ok, err := car.FindBlock(ev.Commit.Blocks, op.CID)
 			if err != nil {
 				return fmt.Errorf("read blocks: %w", err)
 			}

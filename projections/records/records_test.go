@@ -10,11 +10,11 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/commit"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 
-	"github.com/pdslog/pdslog/eventlog/commit/committest"
+	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 	"github.com/pdslog/pdslog/projections/records"

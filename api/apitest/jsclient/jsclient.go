@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pdslog/pdslog/api/apitest/npm"
+	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
 // DefaultTimeout bounds one run of the script: generous, for a loaded

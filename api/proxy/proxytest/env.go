@@ -9,7 +9,7 @@ import (
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/proxy"
 )
 

@@ -27,7 +27,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
-	"github.com/pdslog/pdslog/api/plc"
+	"github.com/pdslog/pdslog/api/pds/identity/plc"
 )
 
 // Service ids the stand-in's DID document lists, all pointing at it.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pdslog/pdslog/api/apitest/npm"
+	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
 // Timeouts: generous, for a loaded 2-core CI machine.

@@ -1,0 +1,21 @@
+// Package ratelimit holds pdslog's in-memory rate limits: the reference
+// PDS's per-IP, per-identifier and per-account budgets, enforced at the
+// XRPC edge before a request reaches the write path.
+//
+// [Limiter] is a bounded, in-memory, fixed-window limiter over one or more
+// limits ([Limit]) per key, charged atomically, with [Decision.SetHeaders] writing
+// the reference's RateLimit-* and Retry-After headers. On it are built
+// [LoginThrottle] (createSession: 30 per 5 minutes and 300 per day per
+// identifier+IP, plus a lockout after 5 consecutive failures for 15
+// minutes), [WriteLimiter] (5000 points per hour and 35000 per day per
+// account; create 3, update 2, delete 1), and the updateHandle and
+// uploadBlob limiters. Time is always passed in, for tests.
+//
+// # Deviations from the reference
+//
+//   - The login throttle keys on the normalised (trimmed, lower-cased)
+//     identifier, not the raw one, and adds the lockout; pending attempts
+//     count towards it so that concurrent guesses cannot outrun it.
+//   - A charge refused by one limit is counted against none (the
+//     reference's combined limiter charges each limit separately).
+package ratelimit
