@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
@@ -40,14 +39,13 @@ func TestFanout1000(t *testing.T) {
 		liveEvents = 60 // events appended while they are connected
 		blockBytes = 8000
 	)
-	var reg *prometheus.Registry
-	env := apitest.New(t, func(o *api.Options) {
+	env := apitest.New(t, func(o *api.Config) {
 		// Long enough that a reader starved of CPU on a loaded 2-core CI box
 		// is not mistaken for a stalled one (seen at 3 s under -race).
 		o.Firehose.WriteTimeout = 8 * time.Second
 		o.Firehose.SocketSendBuffer = 16 << 10
-		reg = o.Metrics.Registry
 	})
+	reg := env.API.Metrics().Registry
 	r := eventlogtest.NewRepo("did:plc:fanoutfanoutfanoutfanout")
 	clock := eventlogtest.NewClock()
 	appendEvents(t, env, bigCommits(r, clock, history, blockBytes)...)

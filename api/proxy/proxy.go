@@ -11,13 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
-	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/accounts"
-	"github.com/pdslog/pdslog/projections/records"
 )
 
 // The reference's proxy limits (PDS_PROXY_HEADERS_TIMEOUT,
@@ -87,14 +83,8 @@ type Config struct {
 
 // Deps are the proxy's collaborators.
 type Deps struct {
-	Log      *eventlog.Log
-	Runner   *projections.Runner
-	Accounts *accounts.Projection
-	Records  *records.Projection
-	Keys     *commit.SigningKeys
-	// PublicURL is this PDS's URL (getBlob image URLs).
-	PublicURL string
-	Logger    *slog.Logger
+	PDS    *pds.PDS // accounts, records and signing keys; the log for read-after-write
+	Logger *slog.Logger
 }
 
 // Proxy forwards XRPC calls to other services with service auth.
@@ -137,7 +127,7 @@ func New(cfg Config, deps Deps) *Proxy {
 		resolver.PLC = &c
 	}
 	return &Proxy{cfg: cfg, deps: deps, log: deps.Logger, client: client, resolver: resolver,
-		signer: &Signer{Accounts: deps.Accounts, Keys: deps.Keys}}
+		signer: &Signer{Accounts: deps.PDS.Accounts, Keys: deps.PDS.Keys}}
 }
 
 // Target is where a call goes: a service DID, the id of its entry in the

@@ -21,6 +21,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/mst/car"
 )
@@ -356,11 +357,11 @@ func TestCrashServeUnderLoad(t *testing.T) {
 	// Contiguity: the log's seqs are dense from 1, and the firehose sent
 	// exactly its public events, each once, in order — the only seqs it
 	// skips are private events and tombstones, which never leave the server.
-	d, err := openDataDir(dir, openOptions{command: "test", logger: discardLogger()})
+	d, err := pds.Open(dir, &pds.Options{Command: "test", Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	it, err := d.log.Iter(t.Context(), 0)
+	it, err := d.Log.Iter(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +380,7 @@ func TestCrashServeUnderLoad(t *testing.T) {
 	if err := it.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d.close()
+	d.Close()
 	if !slices.Equal(public, seqs) {
 		t.Fatalf("firehose sent %d seqs through %d, the log holds %d public events there; first difference at %d",
 			len(seqs), lastSeq, len(public), firstDiff(public, seqs))

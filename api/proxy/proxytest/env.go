@@ -46,8 +46,8 @@ func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 	if configure != nil {
 		configure(e.Config)
 	}
-	e.Env = apitest.New(t, func(o *api.Options) { o.Proxy = e.Config })
-	e.Env.Signup.PLC = &plc.Client{URL: plcSrv.URL}
+	e.Env = apitest.New(t, func(o *api.Config) { o.Proxy = e.Config })
+	e.Env.PDS.PLC = &plc.Client{URL: plcSrv.URL}
 	return e
 }
 

@@ -1,4 +1,4 @@
-package server
+package pds
 
 import (
 	"context"
@@ -56,16 +56,16 @@ func (c *claims) take(check func(pending func(key string) int) error, keys ...st
 	}, nil
 }
 
-// handleFree reports HandleNotAvailable when h is claimed or belongs to an
-// account other than self.
-func handleFree(ctx context.Context, acc *accounts.Projection, h syntax.Handle, self syntax.DID, pending func(string) int) error {
+// handleFree reports ErrHandleNotAvailable when h is claimed or belongs to
+// an account other than self.
+func (p *PDS) handleFree(ctx context.Context, h syntax.Handle, self syntax.DID, pending func(string) int) error {
 	if pending(handleClaim(h)) > 0 {
-		return xerr("HandleNotAvailable", "Handle already taken: %s", h)
+		return errorf(ErrHandleNotAvailable, "Handle already taken: %s", h)
 	}
-	a, err := acc.ByHandle(ctx, h)
+	a, err := p.Accounts.ByHandle(ctx, h)
 	switch {
 	case err == nil && a.DID != self:
-		return xerr("HandleNotAvailable", "Handle already taken: %s", h)
+		return errorf(ErrHandleNotAvailable, "Handle already taken: %s", h)
 	case err != nil && !errors.Is(err, accounts.ErrNotFound):
 		return err
 	}

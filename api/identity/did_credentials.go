@@ -1,4 +1,4 @@
-package server
+package identity
 
 import (
 	"net/http"
@@ -12,17 +12,17 @@ import (
 // com.atproto.identity.getRecommendedDidCredentials: what the account's DID
 // document should say for this PDS to host it (the PDS rotation key, the
 // repo signing key, the handle and this endpoint).
-func (s *Signup) GetRecommendedDidCredentials(c echo.Context) error {
+func (h *Handlers) GetRecommendedDidCredentials(c echo.Context) error {
 	caller, err := xrpc.RequireCaller(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	a, err := s.Sessions.Accounts.Get(ctx, caller.DID)
+	a, err := h.PDS.Accounts.Get(ctx, caller.DID)
 	if err != nil {
 		return xrpc.AuthRequired("account not found")
 	}
-	key, err := s.Sessions.Keys.Get(ctx, a.DID, a.SigningKeySeq)
+	key, err := h.PDS.Keys.Get(ctx, a.DID, a.SigningKeySeq)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,7 @@ func (s *Signup) GetRecommendedDidCredentials(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rot, err := s.RotationKey.PublicKey()
+	rot, err := h.PDS.RotationKey.PublicKey()
 	if err != nil {
 		return err
 	}
@@ -39,6 +39,6 @@ func (s *Signup) GetRecommendedDidCredentials(c echo.Context) error {
 		"alsoKnownAs":         []string{"at://" + a.Handle.String()},
 		"verificationMethods": map[string]string{"atproto": pub.DIDKey()},
 		"services": map[string]any{"atproto_pds": map[string]string{
-			"type": "AtprotoPersonalDataServer", "endpoint": s.Service.PublicURL()}},
+			"type": "AtprotoPersonalDataServer", "endpoint": h.PDS.Service.PublicURL()}},
 	})
 }
