@@ -287,7 +287,7 @@ func TestCollector(t *testing.T) {
 		up := mustUpload(t, env, a, "image/png", png(1000+i))
 		c := up.Blob.Ref["$link"]
 		env.Clock.Add(2 * time.Hour)
-	env.Renew(a) // past the access token's lifetime too
+		env.Renew(a) // past the access token's lifetime too
 		var wg sync.WaitGroup
 		var r *apitest.Response
 		wg.Go(func() { r = post(env, a, ref(c, "image/png", up.Blob.Size)) })
