@@ -38,12 +38,13 @@ type NewAccount struct {
 // signed by the PDS rotation key and submitted to the PLC directory, a
 // K-256 repo signing key, and — in one atomic append — the key, the
 // account, its #identity and #account events, the repo's first (empty)
-// commit and a #sync of it, the reference's order. It returns the account
-// with a session opened with its password.
+// commit and a #sync of it, the reference's order. The handle must be a
+// hosted one within the reference's rules (checkHostedHandle). It returns
+// the account with a session opened with its password.
 func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Account, *auth.Session, error) {
 	handle := in.Handle.Normalize()
-	if !p.Service.HostsHandle(handle) {
-		return nil, nil, &Error{Kind: ErrUnsupportedDomain, Msg: "Not a supported handle domain"}
+	if err := p.Service.checkHostedHandle(handle); err != nil {
+		return nil, nil, err
 	}
 	if in.Email == "" || !strings.Contains(in.Email, "@") {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "Email is required"}
@@ -262,15 +263,15 @@ func (p *PDS) DeleteAccount(ctx context.Context, did syntax.DID) error {
 	return nil
 }
 
-// UpdateHandle changes did's handle to one under the service's domains:
-// the PLC document's alsoKnownAs is updated (signed with the PDS rotation
+// UpdateHandle changes did's handle to one under the service's domains
+// (within the reference's rules for hosted handles, as CreateAccount): the PLC document's alsoKnownAs is updated (signed with the PDS rotation
 // key), then an #identity event tells relays. The #identity event is
 // emitted even when the handle did not change, as the reference does, so
 // relays re-resolve.
 func (p *PDS) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.Handle) error {
 	handle = handle.Normalize()
-	if !p.Service.HostsHandle(handle) {
-		return &Error{Kind: ErrUnsupportedDomain, Msg: "Not a supported handle domain"}
+	if err := p.Service.checkHostedHandle(handle); err != nil {
+		return err
 	}
 	unlock := p.Lock(did)
 	defer unlock()
