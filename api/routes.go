@@ -58,15 +58,16 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.admin.updateSubjectStatus", admin, sv.UpdateSubjectStatus),
 		x(get, "com.atproto.admin.getSubjectStatus", admin, sv.GetSubjectStatus),
 
-		// com.atproto.identity
-		x(get, "com.atproto.identity.resolveHandle", optional, id.ResolveHandle),
+		// com.atproto.identity (an inactive account's handle resolves for
+		// its owner and the admin only, as its repo reads below)
+		x(get, "com.atproto.identity.resolveHandle", optionalOrAdmin, id.ResolveHandle),
 		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
 		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
 
-		// com.atproto.repo
-		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),
-		x(get, "com.atproto.repo.listRecords", optional, rp.ListRecords),
-		x(get, "com.atproto.repo.describeRepo", optional, rp.DescribeRepo),
+		// com.atproto.repo: owners and the admin also read inactive repos
+		x(get, "com.atproto.repo.getRecord", optionalOrAdmin, rp.GetRecord),
+		x(get, "com.atproto.repo.listRecords", optionalOrAdmin, rp.ListRecords),
+		x(get, "com.atproto.repo.describeRepo", optionalOrAdmin, rp.DescribeRepo),
 		x(post, "com.atproto.repo.createRecord", access, rp.CreateRecord),
 		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord),
 		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),

@@ -92,10 +92,10 @@ func New(p *pds.PDS, cfg Config) *Server {
 		uploads = ratelimit.NewUploadBlobLimiter(ratelimit.DefaultMaxKeys)
 		handles = ratelimit.NewUpdateHandleLimiter(ratelimit.DefaultMaxKeys)
 	}
-	s.repo = &repo.Handlers{PDS: p, Limiter: writes}
-	s.server = &server.Handlers{PDS: p, Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{})}
-	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles}
 	s.sync = &syncapi.Handlers{PDS: p, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger}
+	s.repo = &repo.Handlers{PDS: p, Limiter: writes, Privileged: s.sync.Privileged}
+	s.server = &server.Handlers{PDS: p, Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{})}
+	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles, Privileged: s.sync.Privileged}
 	s.blob = &blob.Handlers{PDS: p, TempDir: cfg.BlobTempDir, MaxSize: cfg.BlobMaxSize, Limiter: uploads, RepoGate: s.sync.Gate}
 	if cfg.Proxy != nil {
 		s.proxy = proxy.New(*cfg.Proxy, proxy.Deps{PDS: p, Logger: cfg.Logger.With("component", "proxy")})
