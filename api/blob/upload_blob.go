@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/projections/accounts"
 )
@@ -85,8 +86,9 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !a.Active {
-		return xrpc.InvalidRequest("Account is deactivated")
+	// Refused before a byte is read: taken down or deactivated.
+	if err := pds.CheckChange(a, true); err != nil {
+		return err
 	}
 	limit := h.maxSize()
 	if req.ContentLength > limit {

@@ -21,9 +21,33 @@ import (
 // Account statuses (#account events and the accounts projection).
 const (
 	StatusTakendown   = "takendown"
+	StatusSuspended   = "suspended"
 	StatusDeactivated = "deactivated"
 	StatusDeleted     = "deleted"
 )
+
+// TakenDown reports whether a is taken down (or suspended: a takedown
+// with an end, the reference's softDeleted).
+func TakenDown(a *accounts.Account) bool {
+	return a.Status == StatusTakendown || a.Status == StatusSuspended
+}
+
+// CheckChange refuses a change by account a that the reference refuses:
+// any change while it is taken down (checkTakedown: 401 AccountTakedown)
+// and, when active is set (repo writes, blob uploads), any while it is
+// deactivated (checkDeactivated: 401 AccountDeactivated) or otherwise not
+// active.
+func CheckChange(a *accounts.Account, active bool) error {
+	switch {
+	case TakenDown(a):
+		return &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
+	case !active || a.Active:
+		return nil
+	case a.Status == StatusDeactivated:
+		return &Error{Kind: ErrAccountDeactivated, Msg: "Account is deactivated"}
+	}
+	return errorf(ErrRepoInactive, "Account is not active (status %q)", a.Status)
+}
 
 // NewAccount is a signup.
 type NewAccount struct {
@@ -211,8 +235,9 @@ func (p *PDS) SetActive(ctx context.Context, did syntax.DID, active bool) error 
 }
 
 // SetTakedown takes did's account down (#account {active: false, status:
-// takendown}) or reverses a takedown (active again). It reports whether
-// anything changed.
+// takendown}, and every session revoked in the same append) or reverses a
+// takedown (active again; the revoked sessions stay revoked). It reports
+// whether anything changed.
 func (p *PDS) SetTakedown(ctx context.Context, did syntax.DID, applied bool) (bool, error) {
 	unlock := p.Lock(did)
 	defer unlock()
@@ -221,16 +246,24 @@ func (p *PDS) SetTakedown(ctx context.Context, did syntax.DID, applied bool) (bo
 		return false, err
 	}
 	taken := a.Status == StatusTakendown
-	var ev *eventlog.Event
+	var evs []*eventlog.Event
 	switch {
 	case applied && !taken:
-		ev = &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: StatusTakendown}}
+		// Every refresh token of the account dies with the takedown, in
+		// the same append (the reference's revokeRefreshTokensByDid in the
+		// takedown's transaction): no token minted before it refreshes
+		// into a session after it, even once it is reversed.
+		revoke, err := events.New(did, &events.SessionRevoked{Reason: "takedown"})
+		if err != nil {
+			return false, err
+		}
+		evs = append(evs, &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: StatusTakendown}}, revoke)
 	case !applied && taken:
-		ev = &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}}
+		evs = append(evs, &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}})
 	default:
 		return false, nil
 	}
-	_, err = p.commit(ctx, ev)
+	_, err = p.commit(ctx, evs...)
 	return err == nil, err
 }
 
@@ -267,7 +300,7 @@ func (p *PDS) DeleteAccount(ctx context.Context, did syntax.DID) error {
 // (within the reference's rules for hosted handles, as CreateAccount): the PLC document's alsoKnownAs is updated (signed with the PDS rotation
 // key), then an #identity event tells relays. The #identity event is
 // emitted even when the handle did not change, as the reference does, so
-// relays re-resolve.
+// relays re-resolve. A taken-down account cannot change its handle.
 func (p *PDS) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.Handle) error {
 	handle = handle.Normalize()
 	if err := p.Service.checkHostedHandle(handle); err != nil {
@@ -277,6 +310,9 @@ func (p *PDS) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.Ha
 	defer unlock()
 	a, err := p.account(ctx, did)
 	if err != nil {
+		return err
+	}
+	if err := CheckChange(a, false); err != nil {
 		return err
 	}
 	release, err := p.claims.take(func(pending func(string) int) error {

@@ -37,8 +37,8 @@ func (p *PDS) PutBlob(ctx context.Context, did syntax.DID, c cid.Cid, r io.Reade
 	if err != nil {
 		return err
 	}
-	if !a.Active {
-		return &Error{Kind: ErrRepoInactive, Msg: "Account is deactivated"}
+	if err := CheckChange(a, true); err != nil {
+		return err
 	}
 	if err := p.BlobStore.Put(ctx, did, c, r, size); err != nil {
 		return fmt.Errorf("pds: store blob: %w", err)

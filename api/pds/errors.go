@@ -18,6 +18,7 @@ var (
 	// Accounts.
 	ErrAccountNotFound    = errors.New("pds: account not found")
 	ErrAccountTakendown   = errors.New("pds: account has been taken down")
+	ErrAccountDeactivated = errors.New("pds: account is deactivated")
 	ErrInvalidHandle      = errors.New("pds: invalid handle")
 	ErrUnsupportedDomain  = errors.New("pds: handle domain not hosted here")
 	ErrHandleNotAvailable = errors.New("pds: handle not available")

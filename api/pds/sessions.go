@@ -60,7 +60,10 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 	if ok, _ := auth.VerifyPassword(password, a.PasswordHash); ok {
 		return p.liveLogin(&Login{Account: a})
 	}
-	if !auth.IsAppPasswordFormat(password) {
+	// A taken-down account logs in with its password only (the
+	// reference's login: "takendown/suspended accounts cannot login with
+	// app password").
+	if !auth.IsAppPasswordFormat(password) || TakenDown(a) {
 		return nil, ErrBadLogin
 	}
 	aps, err := p.Accounts.AppPasswords(ctx, a.DID)
@@ -83,11 +86,12 @@ func (p *PDS) liveLogin(l *Login) (*Login, error) {
 }
 
 // Login opens a session of a with the account password (appPassword "")
-// or the named app password, and returns its tokens.
+// or the named app password, and returns its tokens. A taken-down
+// account's session has the restricted takendown scope.
 func (p *PDS) Login(ctx context.Context, a *accounts.Account, appPassword string, privileged bool) (*auth.Session, error) {
 	now := p.Now()
 	sp := auth.SessionParams{DID: a.DID, SessionID: auth.NewSessionID(),
-		Scope: auth.SessionScope(appPassword != "", privileged, a.Status == StatusTakendown), IssuedAt: now}
+		Scope: auth.SessionScope(appPassword != "", privileged, TakenDown(a)), IssuedAt: now}
 	sess, err := p.Tokens.Issue(sp)
 	if err != nil {
 		return nil, err
@@ -108,7 +112,8 @@ func (p *PDS) Login(ctx context.Context, a *accounts.Account, appPassword string
 // auth.RefreshReuseWindow it returns that same successor pair (an
 // idempotent retry for racing tabs or a lost response); presented later it
 // is refused with ErrSessionRevoked and the whole session chain is revoked,
-// since reuse signals a stolen token.
+// since reuse signals a stolen token. A taken-down account's tokens never
+// refresh (ErrAccountTakendown).
 func (p *PDS) Refresh(ctx context.Context, claims auth.Claims) (*accounts.Account, *auth.Session, error) {
 	unlock := p.Lock(claims.DID)
 	defer unlock()
@@ -116,6 +121,12 @@ func (p *PDS) Refresh(ctx context.Context, claims auth.Claims) (*accounts.Accoun
 	a, err := p.Accounts.Get(ctx, claims.DID)
 	if err != nil {
 		return nil, nil, revoked
+	}
+	// The reference's refreshSession refuses a taken-down account
+	// whatever the token (its sessions were revoked at the takedown, and a
+	// takendown-scope session does not refresh either).
+	if TakenDown(a) {
+		return nil, nil, &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
 	}
 	cur, err := p.Accounts.Session(ctx, claims.DID, claims.SessionID)
 	if errors.Is(err, accounts.ErrNotFound) {
@@ -125,7 +136,7 @@ func (p *PDS) Refresh(ctx context.Context, claims auth.Claims) (*accounts.Accoun
 		return nil, nil, err
 	}
 	now := p.Now()
-	scope := auth.SessionScope(cur.AppPassword != "", cur.Privileged, a.Status == StatusTakendown)
+	scope := auth.SessionScope(cur.AppPassword != "", cur.Privileged, TakenDown(a))
 	if cur.RotatedTo != "" {
 		at, perr := time.Parse(time.RFC3339Nano, cur.RotatedAt)
 		next, nerr := p.Accounts.Session(ctx, claims.DID, cur.RotatedTo)
@@ -180,7 +191,8 @@ type NewAppPassword struct {
 	Privileged bool
 }
 
-// CreateAppPassword creates an app password named name for did.
+// CreateAppPassword creates an app password named name for did; a
+// taken-down account cannot.
 func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string, privileged bool) (*NewAppPassword, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
@@ -188,6 +200,13 @@ func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string
 	}
 	unlock := p.Lock(did)
 	defer unlock()
+	a, err := p.account(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckChange(a, false); err != nil {
+		return nil, err
+	}
 	existing, err := p.Accounts.AppPasswords(ctx, did)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,10 @@ func outputFor(a *accounts.Account, sess *auth.Session) sessionOutput {
 type createSessionInput struct {
 	Identifier string `json:"identifier"`
 	Password   string `json:"password"`
+	// AllowTakendown: the client can handle a taken-down account's
+	// restricted session (the takendown scope); without it a taken-down
+	// account's login is refused with AccountTakedown.
+	AllowTakendown bool `json:"allowTakendown"`
 }
 
 // CreateSession serves com.atproto.server.createSession: identifier (handle,
@@ -58,6 +62,9 @@ type createSessionInput struct {
 // throttled per identifier and IP (the reference's 30 / 5 min and 300 / day,
 // plus a 15 minute lock after 5 failures in a row) and every answer takes
 // at least ratelimit.LoginMinDuration, so timing does not reveal accounts.
+// A taken-down account's right password is answered 401 AccountTakedown
+// unless the client sends allowTakendown, which opens a session of the
+// restricted takendown scope (the reference's createSession).
 func (h *Handlers) CreateSession(c echo.Context) error {
 	start := time.Now()
 	defer func() {
@@ -89,6 +96,9 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 		return err
 	}
 	h.Throttle.Succeed(in.Identifier, ip, h.PDS.Now())
+	if pds.TakenDown(login.Account) && !in.AllowTakendown {
+		return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AccountTakedown", Message: "Account has been taken down"}
+	}
 	sess, err := h.PDS.Login(ctx, login.Account, login.AppPassword, login.Privileged)
 	if err != nil {
 		return err

@@ -26,7 +26,10 @@ var domainErrors = []struct {
 	{pds.ErrConcurrentWrite, http.StatusBadRequest, "InvalidSwap", ""},
 	{commit.ErrInvalidSwap, http.StatusBadRequest, "InvalidSwap", ""},
 	{pds.ErrAccountNotFound, http.StatusBadRequest, "AccountNotFound", ""},
-	{pds.ErrAccountTakendown, http.StatusBadRequest, "AccountTakedown", ""},
+	// The reference's checkTakedown / checkDeactivated answers (401): the
+	// Bluesky app keys its screens on these names.
+	{pds.ErrAccountTakendown, http.StatusUnauthorized, "AccountTakedown", ""},
+	{pds.ErrAccountDeactivated, http.StatusUnauthorized, "AccountDeactivated", ""},
 	{pds.ErrInvalidHandle, http.StatusBadRequest, "InvalidHandle", ""},
 	{pds.ErrUnsupportedDomain, http.StatusBadRequest, "UnsupportedDomain", ""},
 	{pds.ErrHandleNotAvailable, http.StatusBadRequest, "HandleNotAvailable", ""},
