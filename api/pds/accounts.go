@@ -111,7 +111,10 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 		}
 		rotation = append(rotation, in.RecoveryKey)
 	}
-	hash, err := auth.HashPassword(in.Password)
+	var hash string
+	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(in.Password) }); herr != nil {
+		return nil, nil, herr
+	}
 	if err != nil {
 		return nil, nil, err
 	}

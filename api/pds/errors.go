@@ -31,6 +31,9 @@ var (
 
 	// Sessions and app passwords.
 	ErrSessionRevoked = errors.New("pds: session revoked")
+	// ErrPasswordBusy: a password could not be hashed or checked now (too
+	// many in flight server-wide; see Options.PasswordHashers).
+	ErrPasswordBusy = errors.New("pds: password hashing is busy")
 
 	// Blobs.
 	ErrBlobNotFound    = errors.New("pds: blob not found")

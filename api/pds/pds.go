@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -66,6 +67,13 @@ type Options struct {
 	// BlobCollectInterval is how often Run looks for blobs past their
 	// grace; 0: DefaultBlobCollectInterval.
 	BlobCollectInterval time.Duration
+	// PasswordHashers is how many password hashes (scrypt, 16 MiB each)
+	// run at once server-wide; 0: one per core (GOMAXPROCS). Logins and
+	// signups beyond it queue...
+	PasswordHashers int
+	// ...for at most PasswordHashWait (0: auth.DefaultHashWait), then are
+	// answered 503 (ErrPasswordBusy).
+	PasswordHashWait time.Duration
 }
 
 // EnsureDefaults fills in the defaults of unset options.
@@ -124,6 +132,8 @@ type PDS struct {
 	// PLC is the PLC directory accounts are registered with.
 	PLC     *plc.Client
 	Service Service
+	// Hashing bounds concurrent password hashing (Options.PasswordHashers).
+	Hashing *auth.HashGate
 
 	opts      Options
 	lock      *os.File
@@ -131,6 +141,8 @@ type PDS struct {
 	closeErr  error
 	locks     sync.Map // syntax.DID -> *sync.Mutex
 	claims    claims
+	// busyLogged is when a saturated hashing gate was last logged (Unix ns).
+	busyLogged atomic.Int64
 }
 
 // Open locks and opens the data directory dir (creating it if needed):
@@ -150,7 +162,8 @@ func Open(dir string, o *Options) (*PDS, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC}
+	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC,
+		Hashing: auth.NewHashGate(opts.PasswordHashers, opts.PasswordHashWait)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -247,6 +260,23 @@ func (p *PDS) close() error {
 		errs = append(errs, p.lock.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// hash runs password hashing fn through the server-wide gate:
+// ErrPasswordBusy when it cannot get a turn in time.
+func (p *PDS) hash(ctx context.Context, fn func()) error {
+	err := p.Hashing.Do(ctx, fn)
+	if errors.Is(err, auth.ErrHashBusy) {
+		// Logged at most every 10 s: a flood must not flood the log too.
+		now, last := time.Now().UnixNano(), p.busyLogged.Load()
+		if now-last > int64(10*time.Second) && p.busyLogged.CompareAndSwap(last, now) {
+			st := p.Hashing.Stats()
+			p.opts.Logger.Warn("pds: password hashing is saturated; requests are refused with 503",
+				"slots", st.Slots, "waiting", st.Waiting, "refused_total", st.Busy)
+		}
+		return &Error{Kind: ErrPasswordBusy, Msg: "the server is busy checking passwords; try again shortly"}
+	}
+	return err
 }
 
 // Now is the PDS's clock.

@@ -47,8 +47,11 @@ func (p *PDS) FindAccount(ctx context.Context, identifier string) (*accounts.Acc
 
 // CheckPassword verifies identifier's account password or one of its app
 // passwords. It returns ErrBadLogin when they do not match (or the account
-// does not exist or is deleted), other errors when the check could not be
-// made.
+// does not exist or is deleted), ErrPasswordBusy when the server-wide
+// hashing gate had no turn for it, other errors when the check could not
+// be made. It costs at most two scrypts whatever the account's number of
+// app passwords: the account password's, then the attempt hashed once with
+// the app passwords' DID-derived salt and compared with all of them.
 func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*Login, error) {
 	a, err := p.FindAccount(ctx, identifier)
 	if errors.Is(err, accounts.ErrNotFound) {
@@ -57,7 +60,11 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 	if err != nil {
 		return nil, err
 	}
-	if ok, _ := auth.VerifyPassword(password, a.PasswordHash); ok {
+	var ok bool
+	if err := p.hash(ctx, func() { ok, _ = auth.VerifyPassword(password, a.PasswordHash) }); err != nil {
+		return nil, err
+	}
+	if ok {
 		return p.liveLogin(&Login{Account: a})
 	}
 	// A taken-down account logs in with its password only (the
@@ -70,12 +77,25 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 	if err != nil {
 		return nil, err
 	}
-	for _, ap := range aps {
-		if match, _ := auth.VerifyAppPassword(a.DID, password, ap.Hash); match {
-			return p.liveLogin(&Login{Account: a, AppPassword: ap.Name, Privileged: ap.Privileged})
-		}
+	if len(aps) == 0 {
+		return nil, ErrBadLogin
 	}
-	return nil, ErrBadLogin
+	hashes := make([]string, len(aps))
+	for i, ap := range aps {
+		hashes[i] = ap.Hash
+	}
+	match := -1
+	if err := p.hash(ctx, func() { match, err = auth.MatchAppPassword(a.DID, password, hashes) }); err != nil {
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if match < 0 {
+		return nil, ErrBadLogin
+	}
+	ap := aps[match]
+	return p.liveLogin(&Login{Account: a, AppPassword: ap.Name, Privileged: ap.Privileged})
 }
 
 func (p *PDS) liveLogin(l *Login) (*Login, error) {
@@ -183,6 +203,11 @@ func (p *PDS) RevokeSession(ctx context.Context, did syntax.DID, id, reason stri
 	return err
 }
 
+// MaxAppPasswords is how many app passwords an account may have. The
+// reference sets no limit; this one bounds what an account stores and what
+// each login compares.
+const MaxAppPasswords = 100
+
 // NewAppPassword is a created app password: the password is shown once.
 type NewAppPassword struct {
 	Name       string
@@ -191,8 +216,8 @@ type NewAppPassword struct {
 	Privileged bool
 }
 
-// CreateAppPassword creates an app password named name for did; a
-// taken-down account cannot.
+// CreateAppPassword creates an app password named name for did, up to
+// MaxAppPasswords; a taken-down account cannot.
 func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string, privileged bool) (*NewAppPassword, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
@@ -216,8 +241,14 @@ func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string
 			return nil, errorf(ErrInvalidInput, "An app password with that name already exists: %s", name)
 		}
 	}
+	if len(existing) >= MaxAppPasswords {
+		return nil, errorf(ErrInvalidInput, "Too many app passwords: an account may have at most %d; revoke one first", MaxAppPasswords)
+	}
 	pw := auth.NewAppPassword()
-	hash, err := auth.HashAppPassword(did, pw)
+	var hash string
+	if herr := p.hash(ctx, func() { hash, err = auth.HashAppPassword(did, pw) }); herr != nil {
+		return nil, herr
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ var domainErrors = []struct {
 	{pds.ErrPLC, http.StatusBadGateway, "UpstreamFailure", ""},
 	{pds.ErrInvalidInput, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrSessionRevoked, http.StatusBadRequest, "InvalidToken", ""},
+	{pds.ErrPasswordBusy, http.StatusServiceUnavailable, "ServiceUnavailable", "the server is busy checking passwords; try again shortly"},
 	{pds.ErrBlobNotFound, http.StatusBadRequest, "BlobNotFound", ""},
 	{pds.ErrInvalidMimeType, http.StatusBadRequest, "InvalidMimeType", ""},
 	{commit.ErrInvalidRecord, http.StatusBadRequest, "InvalidRequest", ""},
@@ -69,6 +70,9 @@ func fromDomain(err error) *Error {
 		e := &Error{Status: d.status, Name: d.name, Message: msg}
 		if d.status >= 500 {
 			e.Err = err
+		}
+		if errors.Is(err, pds.ErrPasswordBusy) {
+			e.Header = http.Header{"Retry-After": {"1"}}
 		}
 		return e
 	}
