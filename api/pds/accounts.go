@@ -73,6 +73,10 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 	if in.Email == "" || !strings.Contains(in.Email, "@") {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "Email is required"}
 	}
+	if len(in.Email) > MaxEmailLength {
+		// Longer than any address can be, and than login accepts.
+		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "This email address is not supported, please use a different email."}
+	}
 	if in.Password == "" {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "Password is required"}
 	}

@@ -25,6 +25,32 @@ type Login struct {
 	Privileged  bool
 }
 
+// The longest login identifiers there can be: a handle (253 characters, the
+// DNS limit), an email address (254, RFC 5321's path limit; createAccount
+// refuses longer ones) and a DID (2048, atproto's limit).
+const (
+	MaxHandleLength = 253
+	MaxEmailLength  = 254
+	MaxDIDLength    = 2048
+)
+
+// CheckLoginIdentifier refuses a login identifier longer than its kind
+// (as FindAccount tells them apart) can be: no account has it, and it is
+// refused before anything (a rate limiter) keeps it.
+func CheckLoginIdentifier(identifier string) error {
+	limit, kind := MaxHandleLength, "handle"
+	switch {
+	case strings.HasPrefix(identifier, "did:"):
+		limit, kind = MaxDIDLength, "DID"
+	case strings.Contains(identifier, "@"):
+		limit, kind = MaxEmailLength, "email"
+	}
+	if len(strings.TrimSpace(identifier)) > limit {
+		return errorf(ErrInvalidInput, "identifier is too long for a %s (at most %d characters)", kind, limit)
+	}
+	return nil
+}
+
 // FindAccount resolves a login identifier: a DID, an email or a handle.
 func (p *PDS) FindAccount(ctx context.Context, identifier string) (*accounts.Account, error) {
 	switch {

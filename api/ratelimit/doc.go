@@ -11,6 +11,11 @@
 // account; create 3, update 2, delete 1), and the updateHandle and
 // uploadBlob limiters. Time is always passed in, for tests.
 //
+// Every limiter keys its state by a fixed-size hash (16 bytes of SHA-256)
+// of the key it is given, so its memory is bounded in bytes — at most
+// EntryBytes per tracked key and limit (StreakBytes per failure streak),
+// MaxBytes in all — however long the keys (identifiers) a client sends.
+//
 // # Deviations from the reference
 //
 //   - The login throttle keys on the normalised (trimmed, lower-cased)

@@ -58,7 +58,9 @@ type createSessionInput struct {
 }
 
 // CreateSession serves com.atproto.server.createSession: identifier (handle,
-// email or DID) and the account password or an app password. Attempts are
+// email or DID) and the account password or an app password. Identifiers
+// longer than their kind can be are refused (400) before anything else,
+// passwords over the reference's 512 characters too (401). Attempts are
 // throttled per identifier and IP (the reference's 30 / 5 min and 300 / day,
 // plus a 15 minute lock after 5 failures in a row) and every answer takes
 // at least ratelimit.LoginMinDuration, so timing does not reveal accounts.
@@ -67,11 +69,6 @@ type createSessionInput struct {
 // restricted takendown scope (the reference's createSession).
 func (h *Handlers) CreateSession(c echo.Context) error {
 	start := time.Now()
-	defer func() {
-		if d := ratelimit.LoginMinDuration - time.Since(start); d > 0 {
-			time.Sleep(d)
-		}
-	}()
 	var in createSessionInput
 	if err := xrpc.BindJSON(c, 150<<10, &in); err != nil {
 		return err
@@ -79,6 +76,21 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 	if in.Identifier == "" || in.Password == "" {
 		return xrpc.InvalidRequest("identifier and password are required")
 	}
+	// Refused before the throttle sees them: an identifier no account can
+	// have, and (the reference's check) a password no account can have.
+	if err := pds.CheckLoginIdentifier(in.Identifier); err != nil {
+		return err
+	}
+	if auth.PasswordLength(in.Password) > auth.OldPasswordMaxLength {
+		return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "Password too long. Consider resetting your password."}
+	}
+	// From here on every answer takes at least LoginMinDuration (the
+	// refusals above say nothing about any account).
+	defer func() {
+		if d := ratelimit.LoginMinDuration - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
+	}()
 	ctx := c.Request().Context()
 	ip := c.RealIP()
 	dec := h.Throttle.Allow(in.Identifier, ip, h.PDS.Now())
