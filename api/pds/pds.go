@@ -147,6 +147,8 @@ type PDS struct {
 
 // Open locks and opens the data directory dir (creating it if needed):
 // the log, the projection store and every projection, and the write side.
+// Every store in it is private (directories 0700, files 0600) whatever the
+// umask; a data dir open to group or others is warned about, not refused.
 // The projections are not caught up: call CatchUp (serve does, showing
 // progress) or let Run follow the log.
 func Open(dir string, o *Options) (*PDS, error) {
@@ -161,6 +163,18 @@ func Open(dir string, o *Options) (*PDS, error) {
 	lock, err := lockDataDir(dir, opts.Command)
 	if err != nil {
 		return nil, err
+	}
+	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o077 != 0 {
+		// Not refused: every store in it is made private below, so others
+		// see names only; but the operator should know.
+		opts.Logger.Warn("pds: the data dir is open to other users; its stores are kept private (0700/0600), but consider chmod 700",
+			"dir", dir, "mode", st.Mode().Perm().String())
+	}
+	// The keys (and stores, as each opens) are private whatever an older
+	// version or the umask left.
+	if err := eventlog.MakePrivate(filepath.Join(dir, filepath.Dir(SealKeyPath))); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("pds: keys dir: %w", err)
 	}
 	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC,
 		Hashing: auth.NewHashGate(opts.PasswordHashers, opts.PasswordHashWait)}
