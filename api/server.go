@@ -78,6 +78,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = xrpc.ErrorHandler(cfg.Logger)
 	s := &Server{pds: p, cfg: cfg, e: e, metrics: NewMetrics(p.Log, p.Runner)}
+	s.metrics.observeMail(p.MailStats())
 	e.Use(s.observe)
 	// No AllowHeaders: a preflight is allowed the headers it asks for, as
 	// the reference's cors() does. "*" there would not cover Authorization

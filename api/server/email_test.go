@@ -291,6 +291,19 @@ func TestMailServerFaults(t *testing.T) {
 	if st := env.PDS.MailStats(); st.Sent.Load() != 2 || st.Retried.Load() < 3 {
 		t.Fatalf("stats: sent %d retried %d", st.Sent.Load(), st.Retried.Load())
 	}
+	mfs, err := env.API.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "pdslog_mail_sent_total" && mf.GetMetric()[0].GetCounter().GetValue() == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("pdslog_mail_sent_total is not 2 in the metrics")
+	}
 }
 
 func TestMailRateLimits(t *testing.T) {
