@@ -27,7 +27,6 @@ import (
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
-	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
@@ -318,7 +317,7 @@ func (e *Env) Send(method, path string, query url.Values, token string, body any
 func (e *Env) StartPLC() {
 	e.T.Helper()
 	srv := plcserver.Start(e.T)
-	e.PDS.PLC = &plc.Client{URL: srv.URL}
+	e.PDS.PLC.URL = srv.URL // the directory resolves through the same client
 }
 
 // CreateInvite appends an invite code with n uses.
