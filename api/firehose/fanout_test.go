@@ -19,6 +19,7 @@ import (
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // 1,000 concurrent subscribers while events are appended: 200 read
@@ -29,9 +30,7 @@ import (
 // fewer times than delivered (shared across subscribers); and the heap
 // stays far below what a per-subscriber buffer of the stream would take.
 func TestFanout1000(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 websockets")
-	}
+	testenv.Slow(t, "1,000 websockets")
 	const (
 		readers    = 200
 		stalled    = 800

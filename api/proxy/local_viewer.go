@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/projections/records"
 )
 
@@ -315,7 +316,7 @@ func (p *Proxy) callAppView(ctx context.Context, iss syntax.DID, method syntax.N
 	if err != nil {
 		return nil, err
 	}
-	if err := checkURL(base, !p.cfg.DisableSSRFProtection); err != nil {
+	if err := ssrf.CheckURL(base, !p.cfg.DisableSSRFProtection); err != nil {
 		return nil, err
 	}
 	tok, err := p.signer.Sign(ctx, iss, p.audience(t), method)

@@ -24,6 +24,7 @@ import (
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/mst/car"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // commitData finds the commit block c in a frame's CAR slice and returns
@@ -146,10 +147,8 @@ func (cc *crashClient) write(base, did, token string, rng *rand.Rand, n int) (*c
 // dense log seqs, no gap but the private ones, no duplicate), each repo's next
 // write chains from where it stood, and the log replays and verifies clean.
 func TestCrashServeUnderLoad(t *testing.T) {
+	testenv.Slow(t, "kills serve child processes")
 	cycles := 20
-	if testing.Short() {
-		cycles = 5
-	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))

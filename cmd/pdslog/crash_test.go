@@ -23,6 +23,7 @@ import (
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 	"github.com/pdslog/pdslog/projections/repos"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 const crashChildEnv = "PDSLOG_CRASH_CHILD_DIR"
@@ -112,6 +113,7 @@ func crashChild(dir string) {
 // append is in the log, the log verifies, and the projections caught up
 // from where the crash left them equal a clean replay.
 func TestCrashProjectionsConverge(t *testing.T) {
+	testenv.Slow(t, "kills child processes")
 	cycles := 20
 	if v, err := strconv.Atoi(os.Getenv("PDSLOG_CRASH_CYCLES")); err == nil {
 		cycles = v

@@ -16,7 +16,7 @@ import (
 // Env is the real server (apitest) with service proxying on, a real PLC
 // directory, a stand-in AppView (the configured one) and a stand-in
 // moderation service, each with its DID in that directory. Accounts made
-// with Signup get their DID documents there too, so the stand-ins can
+// with createAccount get their DID documents there too, so the stand-ins can
 // verify the tokens the server signs for them.
 type Env struct {
 	*apitest.Env

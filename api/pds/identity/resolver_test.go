@@ -1,4 +1,4 @@
-package proxy_test
+package identity_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
-	"github.com/pdslog/pdslog/api/proxy"
+	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
 )
 
 // didWebHost serves a did:web document for localhost:PORT, counting
@@ -66,7 +66,7 @@ func (h *didWebHost) set(endpoint string) {
 
 func endpointOf(t *testing.T, doc *identity.DIDDocument) string {
 	t.Helper()
-	u, ok := proxy.ServiceEndpoint(doc, "svc")
+	u, ok := pdsidentity.ServiceEndpoint(doc, "svc")
 	if !ok {
 		t.Fatalf("no #svc in %+v", doc)
 	}
@@ -83,7 +83,7 @@ func TestResolverCache(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	advance := func(d time.Duration) { now.Add(int64(d)) }
-	r := &proxy.Resolver{Now: func() time.Time { return time.Unix(0, now.Load()) }}
+	r := &pdsidentity.Resolver{Now: func() time.Time { return time.Unix(0, now.Load()) }}
 	resolve := func() (*identity.DIDDocument, error) { return r.Resolve(ctx, h.did) }
 	waitFetch := func() {
 		t.Helper()
@@ -126,7 +126,7 @@ func TestResolverCache(t *testing.T) {
 	waitFetch()
 	h.set("")
 	advance(25 * time.Hour)
-	if _, err := resolve(); !errors.Is(err, proxy.ErrDIDNotFound) {
+	if _, err := resolve(); !errors.Is(err, pdsidentity.ErrDIDNotFound) {
 		t.Fatalf("gone document: %v", err)
 	}
 	waitFetch()
@@ -164,8 +164,21 @@ func TestResolverCache(t *testing.T) {
 
 	// Unsupported DIDs are refused without a fetch.
 	for _, d := range []syntax.DID{"did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme", "did:web:example.com:path"} {
-		if _, err := r.Resolve(ctx, d); !errors.Is(err, proxy.ErrUnsupportedDID) {
+		if _, err := r.Resolve(ctx, d); !errors.Is(err, pdsidentity.ErrUnsupportedDID) {
 			t.Errorf("%s: %v", d, err)
 		}
+	}
+}
+
+// The mock answers what it was given, and ErrDIDNotFound otherwise.
+func TestMockDirectory(t *testing.T) {
+	var m pdsidentity.MockDirectory
+	did := syntax.DID("did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+	if _, err := m.Resolve(context.Background(), did); !errors.Is(err, pdsidentity.ErrDIDNotFound) {
+		t.Fatalf("empty mock: %v", err)
+	}
+	m.Put(did, &identity.DIDDocument{DID: did})
+	if doc, err := m.Resolve(context.Background(), did); err != nil || doc.DID != did {
+		t.Fatalf("resolve: %v %v", doc, err)
 	}
 }

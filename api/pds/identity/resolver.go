@@ -1,4 +1,4 @@
-package proxy
+package identity
 
 import (
 	"context"
@@ -36,10 +36,10 @@ const (
 var (
 	// ErrDIDNotFound: the directory or host positively has no document
 	// for the DID.
-	ErrDIDNotFound = errors.New("proxy: DID not found")
+	ErrDIDNotFound = errors.New("identity: DID not found")
 	// ErrUnsupportedDID: a DID method other than plc and web, or a did:web
 	// with a path.
-	ErrUnsupportedDID = errors.New("proxy: unsupported DID")
+	ErrUnsupportedDID = errors.New("identity: unsupported DID")
 )
 
 // Resolver resolves DID documents, did:plc through a PLC directory and

@@ -1,4 +1,9 @@
-package proxy
+// Package ssrf guards pdslog's outbound requests to addresses a caller
+// chose (service endpoints, did:web documents, OAuth client metadata):
+// with the guard on, only https to public unicast addresses, checked at
+// dial time so DNS answers cannot point it inside. It is the reference
+// PDS's unicastLookup and "Forbidden protocol" rules.
+package ssrf
 
 import (
 	"errors"
@@ -14,7 +19,7 @@ import (
 // ErrForbiddenAddress is wrapped by every refusal of the SSRF guard: a
 // connection to an address that is not public unicast, or a service URL
 // that is not https, while the guard is on.
-var ErrForbiddenAddress = errors.New("proxy: forbidden address")
+var ErrForbiddenAddress = errors.New("ssrf: forbidden address")
 
 // nonPublic are the address ranges the guard refuses besides what
 // netip.Addr's own predicates catch (loopback, private, link-local,
@@ -86,10 +91,10 @@ func guardControl(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// newTransport is the proxy's HTTP transport: no environment proxy (it
+// Transport is the proxy's HTTP transport: no environment proxy (it
 // would route around the guard), HTTP/1.1 as the reference's default, and,
 // when guard is set, the SSRF guard on every dial.
-func newTransport(guard bool) *http.Transport {
+func Transport(guard bool) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if guard {
 		d.Control = guardControl
@@ -106,10 +111,10 @@ func newTransport(guard bool) *http.Transport {
 	}
 }
 
-// checkURL applies the guard's rules that come before any dial: with the
+// CheckURL applies the guard's rules that come before any dial: with the
 // guard on only https is allowed (the reference's "Forbidden protocol"),
 // and a literal IP host must be public.
-func checkURL(u *url.URL, guard bool) error {
+func CheckURL(u *url.URL, guard bool) error {
 	if !guard {
 		return nil
 	}
