@@ -108,6 +108,13 @@ func New(t testing.TB, configure ...func(*api.Config)) *Env {
 // filesystem); nil means the OS filesystem.
 func NewOnFS(t testing.TB, fs vfs.FS, configure ...func(*api.Config)) *Env {
 	t.Helper()
+	return NewPDS(t, func(o *pds.Options) { o.FS = fs }, configure...)
+}
+
+// NewPDS is New with the write side's options changed by po first (mail,
+// the log's filesystem).
+func NewPDS(t testing.TB, po func(*pds.Options), configure ...func(*api.Config)) *Env {
+	t.Helper()
 	clock := &Clock{}
 	bs, err := disk.Open(t.TempDir(), nil)
 	if err != nil {
@@ -117,8 +124,12 @@ func NewOnFS(t testing.TB, fs vfs.FS, configure ...func(*api.Config)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pds.Open(t.TempDir(), &pds.Options{Command: "apitest", Logger: slog.New(slog.DiscardHandler), FS: fs, Now: clock.Now,
-		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs})
+	opts := &pds.Options{Command: "apitest", Logger: slog.New(slog.DiscardHandler), Now: clock.Now,
+		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs}
+	if po != nil {
+		po(opts)
+	}
+	p, err := pds.Open(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

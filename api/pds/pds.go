@@ -18,6 +18,7 @@ import (
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/pds/lexicon"
+	"github.com/pdslog/pdslog/api/pds/mail"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
@@ -66,6 +67,22 @@ type Options struct {
 	// BlobCollectInterval is how often Run looks for blobs past their
 	// grace; 0: DefaultBlobCollectInterval.
 	BlobCollectInterval time.Duration
+
+	// Mail sends the emailed-token messages (PDS_EMAIL_SMTP_URL); nil
+	// means none: with DevMode the messages go to the log, otherwise the
+	// flows that mail answer ErrMailNotConfigured.
+	Mail mail.Sender
+	// MailFrom is their sender (PDS_EMAIL_FROM_ADDRESS); "" means
+	// noreply@HOSTNAME.
+	MailFrom string
+	// ModerationMail and ModerationMailFrom send admin.sendEmail
+	// (PDS_MODERATION_EMAIL_SMTP_URL, _ADDRESS); nil and "" mean Mail's.
+	ModerationMail     mail.Sender
+	ModerationMailFrom string
+	// MailBackoff is the outbox's first retry delay; 0: mail.DefaultBackoff.
+	MailBackoff time.Duration
+	// DevMode: development (PDS_DEV_MODE).
+	DevMode bool
 }
 
 // EnsureDefaults fills in the defaults of unset options.
@@ -126,6 +143,7 @@ type PDS struct {
 	Service Service
 
 	opts      Options
+	mail      *mailer
 	lock      *os.File
 	closeOnce sync.Once
 	closeErr  error
@@ -178,6 +196,7 @@ func Open(dir string, o *Options) (*PDS, error) {
 	if err := p.openWriteSide(); err != nil {
 		return nil, err
 	}
+	p.startMail()
 	ok = true
 	return p, nil
 }
@@ -236,6 +255,7 @@ func (p *PDS) Close() error {
 }
 
 func (p *PDS) close() error {
+	p.mail.stop()
 	var errs []error
 	if p.Store != nil {
 		errs = append(errs, p.Store.Close())
