@@ -306,6 +306,7 @@ func (p *PDS) Run(ctx context.Context) error {
 	wg.Go(func() { _ = p.Runner.Run(ctx) })
 	c := &collector{p: p, logger: p.opts.Logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = c.run(ctx) })
+	wg.Go(func() { p.runDeletions(ctx) })
 	wg.Wait()
 	return nil
 }

@@ -110,4 +110,6 @@ var catalogue = map[string]func() Payload{
 	TypeEmailTokenUsed:     func() Payload { return new(EmailTokenUsed) },
 	TypeEmailAuthFactor:    func() Payload { return new(EmailAuthFactor) },
 	TypeRepoImported:       func() Payload { return new(RepoImported) },
+	TypeKeyReserved:        func() Payload { return new(KeyReserved) },
+	TypeDeletionScheduled:  func() Payload { return new(DeletionScheduled) },
 }
