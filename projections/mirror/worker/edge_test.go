@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/atdata"
+	"github.com/coder/websocket"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
@@ -221,11 +223,13 @@ func (w *world) reads(t testing.TB) []read {
 
 	// Blob ranges, on a small blob and on the large one.
 	small := alice.blobs[0]
-	for _, b := range []string{small, w.big} {
-		for _, rg := range []string{"bytes=0-9", "bytes=-5", "bytes=10-", "bytes=0-0", "bytes=1-+3", "bytes=+2-", "bytes=-99999999",
-			"bytes=5-2", "bytes=99999999-", "bytes=-0", "bytes=0-1,3-4", "bytes=abc", "items=0-1", "bytes= 3-4 ", "bytes=x-3"} {
-			rs = append(rs, read{path: "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", b), header: map[string]string{"Range": rg}, mirror: true})
-		}
+	for _, rg := range []string{"bytes=0-9", "bytes=-5", "bytes=10-", "bytes=0-0", "bytes=1-+3", "bytes=+2-", "bytes=-99999999",
+		"bytes=5-2", "bytes=99999999-", "bytes=-0", "bytes=0-1,3-4", "bytes=abc", "items=0-1", "bytes= 3-4 ", "bytes=x-3"} {
+		rs = append(rs, read{path: "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", small), header: map[string]string{"Range": rg}, mirror: true})
+	}
+	// The large blob (two parts in R2): across the parts' boundary, and the ends.
+	for _, rg := range []string{"bytes=16777200-16777300", "bytes=0-9", "bytes=-5", "bytes=99999999-"} {
+		rs = append(rs, read{path: "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", w.big), header: map[string]string{"Range": rg}, mirror: true})
 	}
 	// The blob taken down, and another account's blob.
 	add(true, "/xrpc/com.atproto.sync.getBlob?"+q("did", w.by["bob.test"].did, "cid", w.taken))
@@ -306,11 +310,15 @@ func pairs(name string, vals []string) []string {
 // parsed and verified (block hashes, the signed commit, the tree) against
 // the root getLatestCommit names.
 func TestEdgeAnswersAsPdslog(t *testing.T) {
+	start := time.Now()
 	w := newWorld(t)
+	t.Logf("pdslog filled and mirrored in %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	served := map[string]int{}
 	forwarded := 0
 	var divergent []string
-	for _, r := range w.reads(t) {
+	rs := w.reads(t)
+	for _, r := range rs {
 		want := get(t, w.pds.URL, r)
 		got := get(t, w.edge.URL, r)
 		src := got.header.Get("X-Pdslog-Edge")
@@ -363,6 +371,7 @@ func TestEdgeAnswersAsPdslog(t *testing.T) {
 			w.checkCAR(t, r, got.body)
 		}
 	}
+	t.Logf("%d reads compared in %v", len(rs), time.Since(start).Round(time.Millisecond))
 	t.Logf("served from the mirror: %v; forwarded: %d; repo reads where pdslog does not gate yet (issue 14): %d", served, forwarded, len(divergent))
 	for _, m := range []string{"com.atproto.repo.getRecord", "com.atproto.repo.listRecords", "com.atproto.repo.describeRepo",
 		"com.atproto.sync.getLatestCommit", "com.atproto.sync.getRepoStatus", "com.atproto.sync.listRepos", "com.atproto.sync.getRecord",
@@ -374,6 +383,106 @@ func TestEdgeAnswersAsPdslog(t *testing.T) {
 	for i, d := range divergent {
 		if i < 3 {
 			t.Logf("e.g. %s", d)
+		}
+	}
+	t.Run("forwarded", w.checkForwarded)
+}
+
+// do makes one request, with headers ("basic" sets HTTP basic auth to
+// user:password).
+func do(t testing.TB, method, url string, header map[string]string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		if k == "basic" {
+			user, pass, _ := strings.Cut(v, ":")
+			req.SetBasicAuth(user, pass)
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// checkForwarded: what the mirror may not answer reaches the origin and
+// comes back as the origin answered it: reads with credentials (an
+// owner's, the admin's, wrong ones), preflights, HEAD, writes, and the
+// firehose's websocket.
+func (w *world) checkForwarded(t *testing.T) {
+	alice, carol, dave := w.by["alice.test"], w.by["carol.test"], w.by["dave.test"]
+	cases := []struct {
+		method, path string
+		header       map[string]string
+		status       int // what pdslog answers
+	}{
+		{"GET", "/xrpc/com.atproto.sync.getRepo?" + q("did", dave.did), map[string]string{"basic": "admin:" + adminPass}, 200},
+		{"GET", "/xrpc/com.atproto.sync.getLatestCommit?" + q("did", carol.did), map[string]string{"basic": "admin:" + adminPass}, 200},
+		{"GET", "/xrpc/com.atproto.sync.getLatestCommit?" + q("did", carol.did), map[string]string{"basic": "admin:wrong"}, 401},
+		{"GET", "/xrpc/com.atproto.sync.getLatestCommit?" + q("did", alice.did), map[string]string{"Authorization": "Bearer " + alice.token}, 200},
+		{"GET", "/xrpc/com.atproto.repo.getRecord?" + q("repo", alice.did, "collection", "app.bsky.actor.profile", "rkey", "self"),
+			map[string]string{"Authorization": "Bearer not-a-token"}, 400},
+		{"GET", "/xrpc/com.atproto.repo.getRecord?" + q("repo", alice.did, "collection", "app.bsky.actor.profile", "rkey", "self"),
+			map[string]string{"atproto-proxy": "did:web:api.bsky.app#bsky_appview"}, 200},
+		{"OPTIONS", "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", alice.blobs[0]),
+			map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}, 204},
+		{"HEAD", "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", alice.blobs[0]), nil, 501},
+		{"POST", "/xrpc/com.atproto.repo.createRecord", map[string]string{"Content-Type": "application/json"}, 400},
+	}
+	for _, c := range cases {
+		want := do(t, c.method, w.pds.URL+c.path, c.header)
+		got := do(t, c.method, w.edge.URL+c.path, c.header)
+		if src := got.header.Get("X-Pdslog-Edge"); src != "origin" {
+			t.Errorf("%s %s %v: answered by %q, want the origin", c.method, c.path, c.header, src)
+		}
+		if want.status != c.status {
+			t.Errorf("%s %s %v: pdslog answers %d, the test expects %d: %.200s", c.method, c.path, c.header, want.status, c.status, want.body)
+		}
+		if got.status != want.status || !bytes.Equal(got.body, want.body) {
+			t.Errorf("%s %s %v: %d %.200s, pdslog %d %.200s", c.method, c.path, c.header, got.status, got.body, want.status, want.body)
+		}
+		for _, h := range append(compared, "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age", "Allow") {
+			if g, p := strings.Join(got.header.Values(h), ", "), strings.Join(want.header.Values(h), ", "); g != p {
+				t.Errorf("%s %s: header %s %q, pdslog %q", c.method, c.path, h, g, p)
+			}
+		}
+	}
+
+	// The firehose, through the Worker, frame for frame.
+	frames := func(base string) [][]byte {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/xrpc/com.atproto.sync.subscribeRepos?cursor=0", nil)
+		if err != nil {
+			t.Fatalf("subscribeRepos at %s: %v", base, err)
+		}
+		defer conn.CloseNow()
+		conn.SetReadLimit(8 << 20)
+		var out [][]byte
+		for range 5 {
+			_, b, err := conn.Read(ctx)
+			if err != nil {
+				t.Fatalf("subscribeRepos at %s: frame %d: %v", base, len(out), err)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+	want, got := frames(w.pds.URL), frames(w.edge.URL)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("firehose frame %d through the Worker differs (%d bytes, pdslog %d)", i, len(got[i]), len(want[i]))
 		}
 	}
 }

@@ -95,12 +95,13 @@ func pdslogBinary(t testing.TB) string {
 // edge is the Worker under Miniflare, with the harness serving D1's REST
 // API and R2's S3 API over its database and bucket.
 type edge struct {
-	URL     string // the Worker
+	URL     string // the Worker, behind Miniflare's entry (as wrangler dev serves it)
 	Harness string // D1 REST (/client/v4) and S3 (path-style) APIs
+	Direct  string // the Worker on its own workerd socket
 	proc    *npm.Process
 }
 
-var edgeReady = regexp.MustCompile(`^EDGE_LISTENING (http://127\.0\.0\.1:[0-9]+ http://127\.0\.0\.1:[0-9]+)$`)
+var edgeReady = regexp.MustCompile(`^EDGE_LISTENING (http://127\.0\.0\.1:[0-9]+ http://127\.0\.0\.1:[0-9]+ http://127\.0\.0\.1:[0-9]+)$`)
 
 // startEdge starts the Worker with origin as its ORIGIN and vars over
 // wrangler.jsonc's.
@@ -122,8 +123,8 @@ func startEdge(t testing.TB, origin string, vars map[string]string) *edge {
 	if err != nil {
 		t.Fatalf("edge: %v", err)
 	}
-	u, h, _ := strings.Cut(urls, " ")
-	e := &edge{URL: u, Harness: h, proc: proc}
+	u := strings.Fields(urls)
+	e := &edge{URL: u[0], Harness: u[1], Direct: u[2], proc: proc}
 	t.Cleanup(func() {
 		proc.Stop()
 		if t.Failed() {

@@ -54,12 +54,19 @@ async function first(stmt: D1PreparedStatement): Promise<Row | null> {
 
 /**
  * resolveRepo: the hosted account a repo parameter (handle or DID) names,
- * else InvalidRequest. The statement selects the account; its handle
- * matches case-insensitively, as pdslog's handle index does.
+ * else InvalidRequest. A handle matches case-insensitively, as pdslog's
+ * handle index does. didSQL is the account's DID as an SQL expression (a
+ * parameter, or a subquery on the handle), so that the statements reading
+ * the repo go in the same batch (one round trip) as the account's.
  */
-function accountStatement(env: Env, raw: string): D1PreparedStatement {
-  if (raw.startsWith('did:')) return env.DB.prepare(REPO_SELECT + ' WHERE a.did = ?').bind(raw)
-  return env.DB.prepare(REPO_SELECT + ' WHERE a.handle = ? COLLATE NOCASE ORDER BY a.seq DESC LIMIT 1').bind(raw)
+function account(env: Env, raw: string): { stmt: D1PreparedStatement; didSQL: string } {
+  if (raw.startsWith('did:')) {
+    return { stmt: env.DB.prepare(REPO_SELECT + ' WHERE a.did = ?').bind(raw), didSQL: '?' }
+  }
+  return {
+    stmt: env.DB.prepare(REPO_SELECT + ' WHERE a.handle = ? COLLATE NOCASE ORDER BY a.seq DESC LIMIT 1').bind(raw),
+    didSQL: '(SELECT did FROM account_state WHERE handle = ? COLLATE NOCASE ORDER BY seq DESC LIMIT 1)',
+  }
 }
 
 function couldNotFind(raw: string): XrpcError {
@@ -93,11 +100,16 @@ export async function getRecord(c: Ctx): Promise<Answer> {
   const rkey = need(c.q, 'rkey', isRecordKey)
   const wantCID = optional(c.q, 'cid', isCID)
   const { env } = c
-  const r = repoOf(await first(accountStatement(env, raw)))
+  const a = account(env, raw)
+  const [ar, rr] = await env.DB.batch([
+    a.stmt,
+    env.DB.prepare(`SELECT cid, json FROM record WHERE uri = 'at://' || ${a.didSQL} || ?`).bind(raw, '/' + coll + '/' + rkey),
+  ])
+  const r = repoOf((ar.results as Row[])[0])
   if (!r) throw couldNotFind(raw)
   gateRepo(r)
   const uri = 'at://' + r.did + '/' + coll + '/' + rkey
-  const rec = await first(env.DB.prepare('SELECT cid, json FROM record WHERE uri = ?').bind(uri))
+  const rec = (rr.results as Row[])[0]
   if (!rec || (wantCID !== '' && rec.cid !== wantCID)) {
     throw new XrpcError(400, 'RecordNotFound', 'Could not locate record: ' + uri)
   }
@@ -113,22 +125,33 @@ export async function listRecords(c: Ctx): Promise<Answer> {
   const reverse = bool(c.q, 'reverse')
   const cursor = optional(c.q, 'cursor', isRecordKey)
   const { env } = c
-  const r = repoOf(await first(accountStatement(env, raw)))
-  if (!r) throw couldNotFind(raw)
-  gateRepo(r)
-  // Records of a collection are the URIs between prefix and prefix with
-  // its "/" bumped to "0": rkeys in byte order, as pdslog lists them
-  // (newest first by default, reverse oldest first).
-  const prefix = 'at://' + r.did + '/' + coll + '/'
-  const end = prefix.slice(0, -1) + '0'
+  const a = account(env, raw)
+  // Records of a collection are the URIs between "at://DID/coll/" and
+  // "at://DID/coll0" ("/" bumped): rkeys in byte order, as pdslog lists
+  // them (newest first by default, reverse oldest first), the cursor
+  // excluded.
+  const lo = `'at://' || ${a.didSQL} || ?`
   const stmt = reverse
-    ? env.DB.prepare('SELECT uri, cid, json FROM record WHERE uri > ? AND uri < ? ORDER BY uri LIMIT ?').bind(prefix + cursor, end, n)
-    : env.DB.prepare('SELECT uri, cid, json FROM record WHERE uri >= ? AND uri < ? ORDER BY uri DESC LIMIT ?').bind(
-        prefix,
-        cursor === '' ? end : prefix + cursor,
+    ? env.DB.prepare(`SELECT uri, cid, json FROM record WHERE uri > ${lo} AND uri < ${lo} ORDER BY uri LIMIT ?`).bind(
+        raw,
+        '/' + coll + '/' + cursor,
+        raw,
+        '/' + coll + '0',
         n,
       )
-  const rows = (await stmt.all<Row>()).results
+    : env.DB.prepare(`SELECT uri, cid, json FROM record WHERE uri >= ${lo} AND uri < ${lo} ORDER BY uri DESC LIMIT ?`).bind(
+        raw,
+        '/' + coll + '/',
+        raw,
+        cursor === '' ? '/' + coll + '0' : '/' + coll + '/' + cursor,
+        n,
+      )
+  const [ar, rr] = await env.DB.batch([a.stmt, stmt])
+  const r = repoOf((ar.results as Row[])[0])
+  if (!r) throw couldNotFind(raw)
+  gateRepo(r)
+  const prefix = 'at://' + r.did + '/' + coll + '/'
+  const rows = rr.results as Row[]
   const blocks = new Blocks(env, r.did)
   const missing = rows.filter((x) => typeof x.json !== 'string').map((x) => x.cid as string)
   if (missing.length > 0) await blocks.load(missing)
@@ -151,14 +174,15 @@ export async function describeRepo(c: Ctx): Promise<Answer> {
   const raw = need(c.q, 'repo', isAtIdentifier)
   const { env } = c
   if (!env.PUBLIC_URL) throw new Forward('PUBLIC_URL is not set')
-  const r = repoOf(await first(accountStatement(env, raw)))
+  const a = account(env, raw)
+  const [ar, k, cs] = await env.DB.batch([
+    a.stmt,
+    env.DB.prepare(`SELECT public_key FROM signing_key WHERE did = ${a.didSQL}`).bind(raw),
+    collectionsStatement(env, a.didSQL, raw),
+  ])
+  const r = repoOf((ar.results as Row[])[0])
   if (!r) throw couldNotFind(raw)
   gateRepo(r)
-  const prefix = 'at://' + r.did + '/'
-  const [k, cs] = await env.DB.batch([
-    env.DB.prepare('SELECT public_key FROM signing_key WHERE did = ?').bind(r.did),
-    collectionsStatement(env, prefix),
-  ])
   const key = (k.results as Row[])[0]?.public_key
   if (typeof key !== 'string') throw new Forward('no signing key mirrored for ' + r.did)
   const colls = (cs.results as Row[]).map((x) => x.coll as string).sort()
@@ -214,20 +238,20 @@ export async function describeRepo(c: Ctx): Promise<Answer> {
  * found, the next is the first URI past "<collection>0" (no URI of the
  * collection, "<collection>/...", sorts there or after, and no other
  * collection's sorts between them). NSIDs hold no "/": the collection is
- * the URI up to its next "/".
+ * the URI up to its next "/". They come in URI order, not name order.
  */
-function collectionsStatement(env: Env, prefix: string): D1PreparedStatement {
-  const end = prefix.slice(0, -1) + '0'
-  const n = prefix.length
-  const coll = `substr(uri, ${n + 1}, instr(substr(uri, ${n + 1}), '/') - 1)`
+function collectionsStatement(env: Env, didSQL: string, raw: string): D1PreparedStatement {
+  const coll = `substr(uri, length(p.prefix) + 1, instr(substr(uri, length(p.prefix) + 1), '/') - 1)`
   return env.DB.prepare(
-    `WITH RECURSIVE c(coll) AS (
-  SELECT (SELECT ${coll} FROM record WHERE uri > ?1 AND uri < ?2 ORDER BY uri LIMIT 1)
+    `WITH RECURSIVE p(prefix, hi) AS (
+  SELECT 'at://' || d || '/', 'at://' || d || '0' FROM (SELECT ${didSQL} AS d) WHERE d IS NOT NULL
+), c(coll) AS (
+  SELECT (SELECT ${coll} FROM record, p WHERE uri > p.prefix AND uri < p.hi ORDER BY uri LIMIT 1)
   UNION ALL
-  SELECT (SELECT ${coll} FROM record WHERE uri >= ?1 || c.coll || '0' AND uri < ?2 ORDER BY uri LIMIT 1) FROM c WHERE c.coll IS NOT NULL
+  SELECT (SELECT ${coll} FROM record, p WHERE uri >= p.prefix || c.coll || '0' AND uri < p.hi ORDER BY uri LIMIT 1) FROM c WHERE c.coll IS NOT NULL
 )
 SELECT coll FROM c WHERE coll IS NOT NULL`,
-  ).bind(prefix, end)
+  ).bind(raw)
 }
 
 // ---- com.atproto.sync.* (api/sync, api/blob) ---------------------------
@@ -294,8 +318,10 @@ export async function syncGetRecord(c: Ctx): Promise<Answer> {
   const rkey = need(c.q, 'rkey', isRecordKey)
   const key = coll + '/' + rkey
   if (key.length > 1024) throw new Forward('record path too long')
-  const h = available(await syncRepo(c.env, did), did)
   const blocks = new Blocks(c.env, did)
+  const [rr, br] = await c.env.DB.batch([c.env.DB.prepare(REPO_SELECT + ' WHERE a.did = ?').bind(did), blocks.headStatement()])
+  const h = available(repoOf((rr.results as Row[])[0]), did)
+  await blocks.absorb([br])
   const commit = await blocks.get(h.commit)
   const p = await proof(blocks, h.data, key)
   const out: [string, Uint8Array][] = [[h.commit, commit], ...p.nodes]
@@ -307,8 +333,10 @@ export async function syncGetRecord(c: Ctx): Promise<Answer> {
 export async function getRepo(c: Ctx): Promise<Answer> {
   const did = need(c.q, 'did', isDID)
   const since = optional(c.q, 'since', isTID)
-  const h = available(await syncRepo(c.env, did), did)
   const blocks = new Blocks(c.env, did)
+  const [rr, br] = await c.env.DB.batch([c.env.DB.prepare(REPO_SELECT + ' WHERE a.did = ?').bind(did), blocks.headStatement()])
+  const h = available(repoOf((rr.results as Row[])[0]), did)
+  await blocks.absorb([br])
   // Everything that can fail before the first byte does so here, so that
   // the request can still go to the origin.
   await blocks.load([h.commit, h.data])

@@ -40,7 +40,12 @@ export default {
       const q = parseQuery(url.search.slice(1))
       // ?pretty makes echo indent its JSON: not worth copying.
       if (q.has('pretty')) throw new Forward('pretty')
-      const a = await handler({ env, q, request, url, waitUntil: (p) => ctx.waitUntil(p) })
+      // One D1 session per request: its reads may go to the nearest read
+      // replica, and are consistent with each other (a later read never
+      // sees an older mirror than an earlier one).
+      const session = env.DB.withSession('first-unconstrained')
+      const renv: Env = { ...env, DB: { prepare: (sql: string) => session.prepare(sql), batch: session.batch.bind(session) } as D1Database }
+      const a = await handler({ env: renv, q, request, url, waitUntil: (p) => ctx.waitUntil(p) })
       return respond(request, env, a, url.pathname === '/xrpc/_health')
     } catch (e) {
       if (e instanceof Forward) return forward(request, env, url)
@@ -59,11 +64,13 @@ export default {
 /**
  * Whether the request is one the mirror may answer: a GET without
  * credentials (an owner or the admin may read what others may not; those
- * requests go to the origin, which checks them).
+ * requests go to the origin, which checks them) and not addressed to
+ * another service (atproto-proxy).
  */
 function servable(request: Request): boolean {
   if (request.method !== 'GET') return false
-  return !request.headers.has('authorization') && !request.headers.has('dpop')
+  const h = request.headers
+  return !h.has('authorization') && !h.has('dpop') && !h.has('atproto-proxy')
 }
 
 function errorBody(name: string, message: string): string {
@@ -104,12 +111,16 @@ function respond(request: Request, env: Env, a: h.Answer, noStore: boolean): Res
 /**
  * Sends the request to the origin as it came (method, headers, body),
  * with the client's address in X-Forwarded-For (pdslog's per-IP limits
- * read it), and returns the origin's answer as it is: redirects are not
+ * read it through echo's RealIP), and returns the origin's answer as it is: redirects are not
  * followed, websockets (the firehose) pass through.
  */
 async function forward(request: Request, env: Env, url: URL): Promise<Response> {
   const target = new URL(url.pathname + url.search, env.ORIGIN)
   const headers = new Headers(request.headers)
+  // The origin is another host; the host the client asked for is kept in
+  // X-Forwarded-Host.
+  headers.delete('host')
+  headers.set('x-forwarded-host', url.host)
   const ip = request.headers.get('cf-connecting-ip')
   if (ip) {
     const xff = request.headers.get('x-forwarded-for')

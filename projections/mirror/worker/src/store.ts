@@ -107,19 +107,36 @@ export class Blocks {
         ),
       )
     }
-    const large: [string, string][] = []
     for (let i = 0; i < stmts.length; i += PER_BATCH) {
-      const results = await this.env.DB.batch(stmts.slice(i, i + PER_BATCH))
-      for (const res of results) {
-        for (const row of res.results as Record<string, unknown>[]) {
-          const cid = row.cid as string
-          if (typeof row.bytes === 'string') {
-            const b = base64Decode(row.bytes)
-            if (!b) throw new Error('mirror: block ' + cid + ' is not base64')
-            this.cache.set(cid, b)
-          } else if (typeof row.key === 'string') {
-            large.push([cid, row.key])
-          }
+      await this.absorb(await this.env.DB.batch(stmts.slice(i, i + PER_BATCH)))
+    }
+    for (const c of want) if (!this.cache.has(c)) throw new Forward('block ' + c + ' is not in the mirror')
+  }
+
+  /**
+   * A statement reading the blocks of the repo's head (its signed commit
+   * and its tree's root), to go in the batch that reads the head; give
+   * its result to absorb.
+   */
+  headStatement(): D1PreparedStatement {
+    return this.env.DB.prepare(
+      `SELECT cid, bytes, key FROM blockstore WHERE did = ?1 AND cid IN
+  (SELECT commit_cid FROM repo_root WHERE did = ?1 UNION ALL SELECT data_cid FROM repo_root WHERE did = ?1)`,
+    ).bind(this.did)
+  }
+
+  /** Caches the blocks of blockstore rows (cid, bytes, key), reading R2 for those too large for a row. */
+  async absorb(results: D1Result[]): Promise<void> {
+    const large: [string, string][] = []
+    for (const res of results) {
+      for (const row of res.results as Record<string, unknown>[]) {
+        const cid = row.cid as string
+        if (typeof row.bytes === 'string') {
+          const b = base64Decode(row.bytes)
+          if (!b) throw new Error('mirror: block ' + cid + ' is not base64')
+          this.cache.set(cid, b)
+        } else if (typeof row.key === 'string') {
+          large.push([cid, row.key])
         }
       }
     }
@@ -129,7 +146,6 @@ export class Blocks {
         if (obj) this.cache.set(cid, new Uint8Array(await obj.arrayBuffer()))
       }),
     )
-    for (const c of want) if (!this.cache.has(c)) throw new Forward('block ' + c + ' is not in the mirror')
   }
 
   /** Which of cids the mirror has rows for (bytes not read). */

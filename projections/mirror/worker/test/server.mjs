@@ -15,9 +15,10 @@
 //
 // When ready it prints exactly one line on stdout,
 //
-//     EDGE_LISTENING http://127.0.0.1:PORT http://127.0.0.1:PORT2
+//     EDGE_LISTENING http://127.0.0.1:PORT http://127.0.0.1:PORT2 http://127.0.0.1:PORT3
 //
-// the Worker's URL, then the harness's. It exits on SIGTERM/SIGINT and when
+// the Worker's URL (behind Miniflare's entry, as wrangler dev serves it),
+// the harness's, and the Worker's own workerd socket. It exits on SIGTERM/SIGINT and when
 // its stdin closes.
 import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -101,6 +102,7 @@ const mf = new Miniflare({
       d1Databases: { [d1.binding]: database },
       r2Buckets: { [r2.binding]: bucket },
       bindings: { ...cfg.vars, ORIGIN: need('EDGE_ORIGIN'), ...JSON.parse(process.env.EDGE_VARS || '{}') },
+      unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     },
     {
       name: 'harness',
@@ -140,4 +142,5 @@ if (process.env.EDGE_EXIT_ON_STDIN_EOF !== '0') {
 
 const url = await mf.ready
 const direct = await mf.unsafeGetDirectURL('harness')
-process.stdout.write(`EDGE_LISTENING ${url.origin} ${direct.origin}\n`)
+const edgeDirect = await mf.unsafeGetDirectURL('edge')
+process.stdout.write(`EDGE_LISTENING ${url.origin} ${direct.origin} ${edgeDirect.origin}\n`)
