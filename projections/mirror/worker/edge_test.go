@@ -90,7 +90,11 @@ func (w *world) reads(t testing.TB) []read {
 		if a.status == "deactivated" || a.status == "takendown" {
 			repoRead = a
 		}
-		for _, id := range []string{a.did, a.handle, strings.ToUpper(a.handle)} {
+		ids := []string{a.did, a.handle, strings.ToUpper(a.handle)}
+		if a.oldHandle != "" {
+			ids = append(ids, a.oldHandle)
+		}
+		for _, id := range ids {
 			rs = append(rs, read{path: "/xrpc/com.atproto.repo.describeRepo?" + q("repo", id), mirror: true, repoRead: repoRead},
 				read{path: "/xrpc/com.atproto.repo.listRecords?" + q("repo", id, "collection", "app.bsky.feed.post"), mirror: true, repoRead: repoRead})
 		}
@@ -236,7 +240,8 @@ func (w *world) reads(t testing.TB) []read {
 	add(true, "/xrpc/com.atproto.sync.getBlob?"+q("did", w.by["bob.test"].did, "cid", small))
 
 	// /.well-known/atproto-did by Host.
-	for _, h := range []string{"alice.test", "ALICE.test", "bob.test:8080", "carol.test", "dave.test", "erin.test", "nobody.test", "example.com", "localhost", "[::1]:80"} {
+	for _, h := range []string{"alice.test", "ALICE.test", "bob.test:8080", "carol.test", "dave.test", "erin.test", "frank.test", "franky.test",
+		"nobody.test", "example.com", "localhost", "[::1]:80"} {
 		rs = append(rs, read{path: "/.well-known/atproto-did", header: map[string]string{"Host": h}, mirror: true})
 	}
 

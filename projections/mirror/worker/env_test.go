@@ -176,7 +176,7 @@ func startPDS(t testing.TB, e *edge, plc *plcserver.Server, port int) *pds {
 	p := &pds{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PublicURL: fmt.Sprintf("http://localhost:%d", port)}
 	cmd := exec.Command(pdslogBinary(t), "serve", "--data-dir", t.TempDir(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--plc-url", plc.URL, "--invite-required=false", "--rate-limits=false", "--admin-password", adminPass,
-		"--log-format", "json", "--mirror-cloudflare")
+		"--log-format", "json", "--mirror-cloudflare", "--blob-grace", "24h")
 	cmd.Env = append(os.Environ(),
 		"CLOUDFLARE_ACCOUNT_ID="+cfAccount, "CLOUDFLARE_API_TOKEN="+cfToken, "CLOUDFLARE_API_BASE_URL="+e.Harness+"/client/v4",
 		"PDS_D1_DATABASE_ID="+d1ID, "PDS_R2_BUCKET="+r2Bucket, "PDS_R2_ENDPOINT="+e.Harness,

@@ -19,6 +19,7 @@ import (
 // account is a hosted account as the test wrote it.
 type account struct {
 	handle, did, token string
+	oldHandle          string // the handle it had before (updateHandle)
 	status             string            // "", "deactivated", "takendown", "deleted"
 	records            map[string]string // current "collection/rkey" -> CID
 	gone               []string          // deleted "collection/rkey"
@@ -190,7 +191,10 @@ func (w *world) fill(t testing.TB) {
 	carol := w.createAccount(t, pc, "carol.test")
 	dave := w.createAccount(t, pc, "dave.test")
 	erin := w.createAccount(t, pc, "erin.test")
-	w.createAccount(t, pc, "frank.test") // no records
+	frank := w.createAccount(t, pc, "frank.test") // no records; a new handle
+	pc.must("POST", "/xrpc/com.atproto.identity.updateHandle", frank.token, map[string]any{"handle": "franky.test"}, "", nil)
+	frank.oldHandle, frank.handle = frank.handle, "franky.test"
+	w.by[frank.handle] = frank
 
 	png := func(seed byte, n int) []byte {
 		return append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), pseudo(n, seed)...)

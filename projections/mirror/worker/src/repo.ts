@@ -10,6 +10,9 @@ import type { Blocks } from './store'
 // How many blocks one read fetches ahead of the walk.
 const WINDOW = 990
 
+// getRepo since: the most commits after since answered here.
+const MAX_SINCE_COMMITS = 500
+
 interface Item {
   cid: string
   node: boolean
@@ -119,6 +122,9 @@ export async function writtenSince(env: Env, blocks: Blocks, did: string, head: 
     evs.push({ seq: Number(r.seq), rev: r.rev as string, cid: r.cid as string, data: r.data_cid as string, sync: true })
   }
   evs.sort((a, b) => a.seq - b.seq)
+  // Each commit is a walk of the nodes it changed, a few reads each: far
+  // behind, the origin (which replays its log) answers sooner.
+  if (evs.length > MAX_SINCE_COMMITS) throw new Forward(evs.length + ' commits since ' + since)
   for (const ev of evs) {
     if (ev.rev <= since) {
       data = ev.data
