@@ -127,7 +127,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		s.opts.Logger.LogAttrs(c.Request().Context(), level, "request",
+		s.cfg.Logger.LogAttrs(c.Request().Context(), level, "request",
 			slog.String("request_id", id), slog.String("http_method", c.Request().Method),
 			slog.String("method", method), slog.Int("status", status),
 			slog.Duration("duration", took), slog.String("remote_ip", c.RealIP()))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/apitest/jsclient"
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 )
 
@@ -108,12 +109,12 @@ func TestServeWithAtprotoAPI(t *testing.T) {
 	// and each record the script deleted has a delete op.
 	stop()
 	running = false
-	d, err := openDataDir(dir, openOptions{command: "test"})
+	d, err := pds.Open(dir, &pds.Options{Command: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.close()
-	it, err := d.log.IterRepo(t.Context(), did, 0)
+	defer d.Close()
+	it, err := d.Log.IterRepo(t.Context(), did, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pdslog/pdslog/projections/testenv"
 	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
@@ -79,6 +80,7 @@ type Result struct {
 // what they saw.
 func Run(t testing.TB, pdsURL, inviteCode string, opts Options) []Step {
 	t.Helper()
+	testenv.Slow(t, "runs the TypeScript client under Node.js")
 	r, err := Exec(t.Context(), pdsURL, inviteCode, opts)
 	if err != nil {
 		t.Fatal(err)
