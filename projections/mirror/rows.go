@@ -8,12 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
-	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/mst/car"
@@ -219,7 +217,7 @@ func translate(ev *eventlog.Event, inline int) (*translated, error) {
 		}
 		t.ops = append(t.ops, op{tmpl: tmplAccountStatus, args: []string{did, active, ev.Account.Status, millis(ev), seq}})
 	case eventlog.KindPrivate:
-		if ev.Private.Type == commit.SigningKeyType {
+		if ev.Private.Type == events.TypeSigningKey {
 			return t, t.addSigningKey(ev)
 		}
 		return t, t.addBlobEvent(ev)
@@ -327,11 +325,11 @@ func inList(table int, prefix string, fixed, items []string) []op {
 // addSigningKey adds the public half of an account's new repo signing key
 // (the event holds the private key, which is not mirrored).
 func (t *translated) addSigningKey(ev *eventlog.Event) error {
-	priv, err := atcrypto.ParsePrivateMultibase(string(ev.Private.Data))
-	if err != nil {
+	var k events.SigningKey
+	if err := events.Unmarshal(ev.Private.Data, &k); err != nil {
 		return fmt.Errorf("mirror: seq %d: signing key: %w", ev.Seq, err)
 	}
-	pub, err := priv.PublicKey()
+	pub, err := k.Key.PublicKey()
 	if err != nil {
 		return fmt.Errorf("mirror: seq %d: signing key: %w", ev.Seq, err)
 	}

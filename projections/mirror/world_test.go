@@ -22,7 +22,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
@@ -674,12 +673,12 @@ func checkMirror(t testing.TB, l *eventlog.Log, db *d1.Client, r2s *r2, inline i
 		switch {
 		case ev.Kind == eventlog.KindSync:
 			wantSyncs = append(wantSyncs, row(ev.Seq, ev.DID, ev.Sync.Commit, ev.Sync.Rev, ev.Sync.Data))
-		case ev.Kind == eventlog.KindPrivate && ev.Private.Type == commit.SigningKeyType:
-			priv, err := atcrypto.ParsePrivateMultibase(string(ev.Private.Data))
+		case ev.Kind == eventlog.KindPrivate && ev.Private.Type == events.TypeSigningKey:
+			p, err := events.Decode(ev.Private)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pub, err := priv.PublicKey()
+			pub, err := p.(*events.SigningKey).Key.PublicKey()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // BenchmarkReads is the load comparison: the same mix of public reads
@@ -18,6 +20,7 @@ import (
 //
 //	go test -run '^$' -bench Reads -benchtime 3s ./projections/mirror/worker/
 func BenchmarkReads(b *testing.B) {
+	testenv.Slow(b, "runs npm/Node.js (Miniflare, a PLC directory) and a pdslog binary")
 	w := newWorld(b)
 	alice, bob := w.by["alice.test"], w.by["bob.test"]
 	var mix []string

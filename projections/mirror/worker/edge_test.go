@@ -20,6 +20,8 @@ import (
 
 	"github.com/pdslog/pdslog/mst"
 	"github.com/pdslog/pdslog/mst/car"
+
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // A read asked of both pdslog and the Worker.
@@ -315,6 +317,7 @@ func pairs(name string, vals []string) []string {
 // parsed and verified (block hashes, the signed commit, the tree) against
 // the root getLatestCommit names.
 func TestEdgeAnswersAsPdslog(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js (Miniflare, a PLC directory) and a pdslog binary")
 	start := time.Now()
 	w := newWorld(t)
 	t.Logf("pdslog filled and mirrored in %v", time.Since(start).Round(time.Millisecond))

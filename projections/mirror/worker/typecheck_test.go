@@ -5,12 +5,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pdslog/pdslog/projections/testenv"
 	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
 // TestTypeScript type-checks the Worker (tsc --noEmit, strict, against
 // the pinned @cloudflare/workers-types) as `npm run check` does.
 func TestTypeScript(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js")
 	dir := pkgDir(t)
 	if err := npm.Install(dir); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // account is a hosted account as the test wrote it.
 type account struct {
 	handle, did, token string
-	oldHandle          string // the handle it had before (updateHandle)
+	oldHandle          string            // the handle it had before (updateHandle)
 	status             string            // "", "deactivated", "takendown", "deleted"
 	records            map[string]string // current "collection/rkey" -> CID
 	gone               []string          // deleted "collection/rkey"
