@@ -446,7 +446,7 @@ func (w *world) checkForwarded(t *testing.T) {
 		{"OPTIONS", "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", alice.blobs[0]),
 			map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}, 204},
 		{"HEAD", "/xrpc/com.atproto.sync.getBlob?" + q("did", alice.did, "cid", alice.blobs[0]), nil, 501},
-		{"POST", "/xrpc/com.atproto.repo.createRecord", map[string]string{"Content-Type": "application/json"}, 400},
+		{"POST", "/xrpc/com.atproto.repo.createRecord", map[string]string{"Content-Type": "application/json"}, 401},
 	}
 	for _, c := range cases {
 		want := do(t, c.method, w.pds.URL+c.path, c.header)
