@@ -1,6 +1,6 @@
 // Runs the Worker under Miniflare (real workerd, D1's SQLite, R2 storage)
-// as wrangler.jsonc configures it, built from src/ as wrangler builds it
-// (esbuild), beside a harness worker (harness.mjs) that serves the APIs
+// as wrangler.jsonc configures it (read by wrangler's own config reader),
+// built from src/ as wrangler builds it (esbuild), beside a harness worker (harness.mjs) that serves the APIs
 // pdslog's mirror writes through (D1 REST, R2's S3 API) over the same
 // database and bucket. For pdslog's Go tests (worker_test.go).
 //
@@ -25,32 +25,15 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as esbuild from 'esbuild'
 import { Miniflare, Log, LogLevel } from 'miniflare'
+import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
 
-// wrangler.jsonc: JSON with comments.
-export function readJSONC(path) {
-  const src = readFileSync(path, 'utf8')
-  let out = ''
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i]
-    if (c === '"') {
-      let j = i + 1
-      while (j < src.length && src[j] !== '"') j += src[j] === '\\' ? 2 : 1
-      out += src.slice(i, j + 1)
-      i = j
-    } else if (c === '/' && src[i + 1] === '/') {
-      while (i < src.length && src[i] !== '\n') i++
-      out += '\n'
-    } else if (c === '/' && src[i + 1] === '*') {
-      i = src.indexOf('*/', i + 2) + 1
-    } else out += c
-  }
-  return JSON.parse(out.replace(/,(\s*[}\]])/g, '$1'))
-}
-
-const cfg = readJSONC(join(root, 'wrangler.jsonc'))
+// wrangler.jsonc, read by wrangler itself, and the Miniflare options
+// wrangler dev would run the Worker with (bindings, compatibility).
+const cfg = unstable_readConfig({ config: join(root, 'wrangler.jsonc') })
+const { workerOptions } = unstable_getMiniflareWorkerOptions(join(root, 'wrangler.jsonc'))
 const need = (name) => {
   const v = process.env[name]
   if (!v) {
@@ -64,8 +47,7 @@ const bucket = need('EDGE_BUCKET')
 const d1 = cfg.d1_databases[0]
 const r2 = cfg.r2_buckets[0]
 // The schema the D1 binding names must be the project's migrations.
-const migrations = resolve(root, d1.migrations_dir)
-readFileSync(join(migrations, '0001_init.sql'))
+readFileSync(join(resolve(root, d1.migrations_dir), '0001_init.sql'))
 
 async function bundle(entry, conditions) {
   const out = await esbuild.build({
@@ -82,7 +64,7 @@ async function bundle(entry, conditions) {
   return out.outputFiles[0].text
 }
 
-const edge = await bundle(join(root, cfg.main), ['workerd', 'worker', 'browser'])
+const edge = await bundle(cfg.main, ['workerd', 'worker', 'browser'])
 const harness = await bundle(join(here, 'harness.mjs'), [])
 const persist = process.env.EDGE_PERSIST || false
 
@@ -97,11 +79,12 @@ const mf = new Miniflare({
     {
       name: 'edge',
       modules: [{ type: 'ESModule', path: 'index.js', contents: edge }],
-      compatibilityDate: cfg.compatibility_date,
-      compatibilityFlags: cfg.compatibility_flags ?? [],
+      compatibilityDate: workerOptions.compatibilityDate,
+      compatibilityFlags: workerOptions.compatibilityFlags,
+      // The test's database and bucket in place of the deployed ones.
       d1Databases: { [d1.binding]: database },
       r2Buckets: { [r2.binding]: bucket },
-      bindings: { ...cfg.vars, ORIGIN: need('EDGE_ORIGIN'), ...JSON.parse(process.env.EDGE_VARS || '{}') },
+      bindings: { ...workerOptions.bindings, ORIGIN: need('EDGE_ORIGIN'), ...JSON.parse(process.env.EDGE_VARS || '{}') },
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     },
     {
