@@ -258,7 +258,10 @@ func (w *world) fill(t testing.TB) {
 			w.create(t, pc, a, "app.bsky.feed.post", "", post(fmt.Sprintf("%s %d", a.handle, i), nil))
 		}
 	}
-	w.upload(t, pc, erin, png(7, 800), "image/png")
+	for i, a := range []*account{carol, dave, erin} {
+		b := w.upload(t, pc, a, png(byte(7+i), 800), "image/png")
+		w.create(t, pc, a, "app.bsky.feed.post", "", post("with a picture", images(b)))
+	}
 	pc.must("POST", "/xrpc/com.atproto.server.deactivateAccount", carol.token, map[string]any{}, "", nil)
 	carol.status = "deactivated"
 	pc.must("POST", "/xrpc/com.atproto.admin.updateSubjectStatus", "admin", map[string]any{
