@@ -50,6 +50,14 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.server.deactivateAccount", access, sv.DeactivateAccount),
 		x(get, "com.atproto.server.checkAccountStatus", access, sv.CheckAccountStatus),
 		x(get, "com.atproto.server.getServiceAuth", access, sv.GetServiceAuth),
+		x(post, "com.atproto.server.requestEmailConfirmation", access, sv.RequestEmailConfirmation),
+		x(post, "com.atproto.server.confirmEmail", access, sv.ConfirmEmail),
+		x(post, "com.atproto.server.requestEmailUpdate", access, sv.RequestEmailUpdate),
+		x(post, "com.atproto.server.updateEmail", access, sv.UpdateEmail),
+		x(post, "com.atproto.server.requestPasswordReset", optional, sv.RequestPasswordReset),
+		x(post, "com.atproto.server.resetPassword", optional, sv.ResetPassword),
+		x(post, "com.atproto.server.requestAccountDelete", access, sv.RequestAccountDelete),
+		x(post, "com.atproto.server.deleteAccount", optional, sv.DeleteAccount),
 		x(post, "com.atproto.server.createInviteCode", admin, sv.CreateInviteCode),
 		x(post, "com.atproto.server.createInviteCodes", admin, sv.CreateInviteCodes),
 
@@ -57,11 +65,13 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.admin.deleteAccount", admin, sv.AdminDeleteAccount),
 		x(post, "com.atproto.admin.updateSubjectStatus", admin, sv.UpdateSubjectStatus),
 		x(get, "com.atproto.admin.getSubjectStatus", admin, sv.GetSubjectStatus),
+		x(post, "com.atproto.admin.sendEmail", admin, sv.AdminSendEmail),
 
 		// com.atproto.identity
 		x(get, "com.atproto.identity.resolveHandle", optional, id.ResolveHandle),
 		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
 		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
+		x(post, "com.atproto.identity.requestPlcOperationSignature", access, id.RequestPLCOperationSignature),
 
 		// com.atproto.repo
 		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),

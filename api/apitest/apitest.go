@@ -27,7 +27,6 @@ import (
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
-	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
@@ -108,6 +107,13 @@ func New(t testing.TB, configure ...func(*api.Config)) *Env {
 // filesystem); nil means the OS filesystem.
 func NewOnFS(t testing.TB, fs vfs.FS, configure ...func(*api.Config)) *Env {
 	t.Helper()
+	return NewPDS(t, func(o *pds.Options) { o.FS = fs }, configure...)
+}
+
+// NewPDS is New with the write side's options changed by po first (mail,
+// the log's filesystem).
+func NewPDS(t testing.TB, po func(*pds.Options), configure ...func(*api.Config)) *Env {
+	t.Helper()
 	clock := &Clock{}
 	bs, err := disk.Open(t.TempDir(), nil)
 	if err != nil {
@@ -117,8 +123,12 @@ func NewOnFS(t testing.TB, fs vfs.FS, configure ...func(*api.Config)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pds.Open(t.TempDir(), &pds.Options{Command: "apitest", Logger: slog.New(slog.DiscardHandler), FS: fs, Now: clock.Now,
-		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs})
+	opts := &pds.Options{Command: "apitest", Logger: slog.New(slog.DiscardHandler), Now: clock.Now,
+		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs}
+	if po != nil {
+		po(opts)
+	}
+	p, err := pds.Open(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +317,7 @@ func (e *Env) Send(method, path string, query url.Values, token string, body any
 func (e *Env) StartPLC() {
 	e.T.Helper()
 	srv := plcserver.Start(e.T)
-	e.PDS.PLC = &plc.Client{URL: srv.URL}
+	e.PDS.PLC.URL = srv.URL // the directory resolves through the same client
 }
 
 // CreateInvite appends an invite code with n uses.

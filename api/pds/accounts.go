@@ -13,6 +13,7 @@ import (
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
+	"github.com/pdslog/pdslog/api/pds/mail"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
@@ -45,8 +46,11 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 	if !p.Service.HostsHandle(handle) {
 		return nil, nil, &Error{Kind: ErrUnsupportedDomain, Msg: "Not a supported handle domain"}
 	}
-	if in.Email == "" || !strings.Contains(in.Email, "@") {
+	if in.Email == "" {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "Email is required"}
+	}
+	if addr, err := mail.ParseAddress(in.Email); err != nil || addr != in.Email {
+		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "This email address is not supported, please use a different email."}
 	}
 	if in.Password == "" {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "Password is required"}

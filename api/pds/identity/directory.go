@@ -14,6 +14,8 @@ import (
 // methods other than plc and web.
 type Directory interface {
 	Resolve(ctx context.Context, did syntax.DID) (*identity.DIDDocument, error)
+	// Purge forgets any cached document of did: the next Resolve asks.
+	Purge(did syntax.DID)
 }
 
 var (
@@ -40,6 +42,9 @@ func (m *MockDirectory) Put(did syntax.DID, doc *identity.DIDDocument) {
 	}
 	m.docs[did] = doc
 }
+
+// Purge does nothing: the mock has no cache.
+func (m *MockDirectory) Purge(syntax.DID) {}
 
 // Resolve returns did's document, or ErrDIDNotFound.
 func (m *MockDirectory) Resolve(_ context.Context, did syntax.DID) (*identity.DIDDocument, error) {

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
+	"net/http"
 	"net/mail"
 	"strings"
 	"sync"
@@ -60,6 +62,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	msgs     []Message
+	seen     map[int]bool // returned by Wait or Inbox
 	arrived  chan struct{}
 	failNext int // DATA answers with failCode this many more times
 	failCode int
@@ -67,14 +70,25 @@ type Server struct {
 	attempts int // DATA commands seen
 }
 
-// Start starts a server on loopback that t stops.
-func Start(t testing.TB) *Server {
+// Start starts a server on loopback that t stops; it offers STARTTLS.
+func Start(t testing.TB) *Server { return start(t, true) }
+
+// StartPlain starts a server that offers no STARTTLS and takes AUTH over
+// the plain connection (for a client that cannot be told to trust the
+// test certificate, such as a `serve` configured by its settings alone).
+func StartPlain(t testing.TB) *Server { return start(t, false) }
+
+func start(t testing.TB, withTLS bool) *Server {
 	t.Helper()
 	cert, pool := selfSigned(t)
-	s := &Server{t: t, arrived: make(chan struct{}, 1000), TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
+	s := &Server{t: t, arrived: make(chan struct{}, 1000), seen: map[int]bool{}, TLS: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c}, nil }))
 	s.srv.Domain = "mailtest.local"
-	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if withTLS {
+		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	} else {
+		s.srv.AllowInsecureAuth = true
+	}
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
 	s.srv.MaxMessageBytes = 1 << 20
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -143,23 +157,48 @@ func (s *Server) Messages() []Message {
 // subject that was not returned by Wait before, waiting up to 10 s.
 func (s *Server) Wait(to, subject string) Message {
 	s.t.Helper()
-	deadline := time.After(10 * time.Second)
+	m, ok := s.next(to, subject, 10*time.Second)
+	if !ok {
+		s.t.Fatalf("mailtest: no message to %s with subject %q (have %d messages)", to, subject, len(s.Messages()))
+	}
+	return m
+}
+
+func (s *Server) next(to, subject string, wait time.Duration) (Message, bool) {
+	deadline := time.After(wait)
 	for {
 		s.mu.Lock()
 		for i, m := range s.msgs {
-			if m.To == to && strings.Contains(m.Subject, subject) && m.Header.Get("X-Mailtest-Seen") == "" {
-				s.msgs[i].Header["X-Mailtest-Seen"] = []string{"1"}
+			if m.To == to && strings.Contains(m.Subject, subject) && !s.seen[i] {
+				s.seen[i] = true
 				s.mu.Unlock()
-				return m
+				return m, true
 			}
 		}
 		s.mu.Unlock()
 		select {
 		case <-s.arrived:
 		case <-deadline:
-			s.t.Fatalf("mailtest: no message to %s with subject %q (have %d messages)", to, subject, len(s.Messages()))
+			return Message{}, false
 		}
 	}
+}
+
+// Inbox serves the accepted messages over HTTP, for a client under test
+// in another process: GET /?to=ADDR&subject=TEXT waits (10 s) for the next
+// message to ADDR whose subject contains TEXT and answers it as JSON
+// {"subject","text","html"}; 404 if none comes.
+func (s *Server) Inbox() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		to, subject := r.URL.Query().Get("to"), r.URL.Query().Get("subject")
+		m, ok := s.next(to, subject, 10*time.Second)
+		if !ok {
+			http.Error(w, "no such message", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"subject": m.Subject, "text": m.Text, "html": m.HTML})
+	})
 }
 
 type session struct {
