@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/proxy"
+	"github.com/pdslog/pdslog/api/xrpc"
 )
 
 // route is one entry of the route table: an HTTP method and path (for XRPC,
@@ -38,7 +41,8 @@ func (s *Server) routes() []route {
 
 		// com.atproto.server
 		x(get, "com.atproto.server.describeServer", optional, sv.DescribeServer),
-		x(post, "com.atproto.server.createAccount", optional, sv.CreateAccount),
+		x(post, "com.atproto.server.createAccount", serviceAuthOptional, sv.CreateAccount),
+		x(post, "com.atproto.server.reserveSigningKey", optional, sv.ReserveSigningKey),
 		x(post, "com.atproto.server.createSession", optional, sv.CreateSession),
 		x(get, "com.atproto.server.getSession", access, sv.GetSession),
 		x(post, "com.atproto.server.refreshSession", refresh, sv.RefreshSession),
@@ -50,6 +54,14 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.server.deactivateAccount", access, sv.DeactivateAccount),
 		x(get, "com.atproto.server.checkAccountStatus", access, sv.CheckAccountStatus),
 		x(get, "com.atproto.server.getServiceAuth", access, sv.GetServiceAuth),
+		x(post, "com.atproto.server.requestEmailConfirmation", access, sv.RequestEmailConfirmation),
+		x(post, "com.atproto.server.confirmEmail", access, sv.ConfirmEmail),
+		x(post, "com.atproto.server.requestEmailUpdate", access, sv.RequestEmailUpdate),
+		x(post, "com.atproto.server.updateEmail", access, sv.UpdateEmail),
+		x(post, "com.atproto.server.requestPasswordReset", optional, sv.RequestPasswordReset),
+		x(post, "com.atproto.server.resetPassword", optional, sv.ResetPassword),
+		x(post, "com.atproto.server.requestAccountDelete", access, sv.RequestAccountDelete),
+		x(post, "com.atproto.server.deleteAccount", optional, sv.DeleteAccount),
 		x(post, "com.atproto.server.createInviteCode", admin, sv.CreateInviteCode),
 		x(post, "com.atproto.server.createInviteCodes", admin, sv.CreateInviteCodes),
 
@@ -57,12 +69,16 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.admin.deleteAccount", admin, sv.AdminDeleteAccount),
 		x(post, "com.atproto.admin.updateSubjectStatus", admin, sv.UpdateSubjectStatus),
 		x(get, "com.atproto.admin.getSubjectStatus", admin, sv.GetSubjectStatus),
+		x(post, "com.atproto.admin.sendEmail", admin, sv.AdminSendEmail),
 
 		// com.atproto.identity (an inactive account's handle resolves for
 		// its owner and the admin only, as its repo reads below)
 		x(get, "com.atproto.identity.resolveHandle", optionalOrAdmin, id.ResolveHandle),
 		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
 		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
+		x(post, "com.atproto.identity.requestPlcOperationSignature", access, id.RequestPLCOperationSignature),
+		x(post, "com.atproto.identity.signPlcOperation", access, id.SignPLCOperation),
+		x(post, "com.atproto.identity.submitPlcOperation", access, id.SubmitPLCOperation),
 
 		// com.atproto.repo: owners and the admin also read inactive repos
 		x(get, "com.atproto.repo.getRecord", optionalOrAdmin, rp.GetRecord),
@@ -72,6 +88,7 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord),
 		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),
 		x(post, "com.atproto.repo.applyWrites", access, rp.ApplyWrites),
+		x(post, "com.atproto.repo.importRepo", access, rp.ImportRepo),
 		x(post, "com.atproto.repo.uploadBlob", access, bl.UploadBlob),
 		x(get, "com.atproto.repo.listMissingBlobs", access, bl.ListMissingBlobs),
 
@@ -110,12 +127,31 @@ func (s *Server) routes() []route {
 func (s *Server) route() {
 	for _, r := range s.routes() {
 		var mw []echo.MiddlewareFunc
+		if nsid := nsidOf(r.path); auth.IsProtectedMethod(nsid) {
+			mw = append(mw, refuseProxied(nsid))
+		}
 		if r.auth != none {
 			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
 		}
 		s.e.Add(r.method, r.path, r.h, mw...)
 	}
 	s.e.Any("/xrpc/:nsid", s.notImplemented, s.catchAllAuth)
+}
+
+// refuseProxied refuses a call of protected method nsid (account and
+// credential management) that asks to be proxied with an atproto-proxy
+// header, as the reference does: such methods are only ever served by the
+// account's own PDS.
+func refuseProxied(nsid string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Header.Get(proxy.HeaderProxy) != "" {
+				return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidToken",
+					Message: "Bad token method: " + nsid + " is account management: call it on the PDS, it is never proxied"}
+			}
+			return next(c)
+		}
+	}
 }
 
 // catchAllAuth is the optional policy for whatever method the catch-all

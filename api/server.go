@@ -78,6 +78,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = xrpc.ErrorHandler(cfg.Logger)
 	s := &Server{pds: p, cfg: cfg, e: e, metrics: NewMetrics(p.Log, p.Runner)}
+	s.metrics.observeMail(p.MailStats())
 	e.Use(s.observe)
 	// No AllowHeaders: a preflight is allowed the headers it asks for, as
 	// the reference's cors() does. "*" there would not cover Authorization
@@ -95,6 +96,11 @@ func New(p *pds.PDS, cfg Config) *Server {
 	s.sync = &syncapi.Handlers{PDS: p, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger}
 	s.repo = &repo.Handlers{PDS: p, Limiter: writes, Privileged: s.sync.Privileged}
 	s.server = &server.Handlers{PDS: p, Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{})}
+	if cfg.RateLimits {
+		s.server.EmailRequests = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitEmailRequestDay, ratelimit.LimitEmailRequestHour)
+		s.server.PasswordResets = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitPasswordResetDay, ratelimit.LimitPasswordResetHour)
+		s.server.TokenUses = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitTokenUse5Min)
+	}
 	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles, Privileged: s.sync.Privileged}
 	s.blob = &blob.Handlers{PDS: p, TempDir: cfg.BlobTempDir, MaxSize: cfg.BlobMaxSize, Limiter: uploads, RepoGate: s.sync.Gate}
 	if cfg.Proxy != nil {

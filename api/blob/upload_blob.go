@@ -86,8 +86,10 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Refused before a byte is read: taken down or deactivated.
-	if err := pds.CheckChange(a, true); err != nil {
+	// Refused before a byte is read: a taken-down account (401
+	// AccountTakedown, the reference's checkTakedown). A deactivated account
+	// may upload (migration).
+	if err := pds.CheckChange(a, false); err != nil {
 		return err
 	}
 	limit := h.maxSize()

@@ -37,7 +37,9 @@ func (p *PDS) PutBlob(ctx context.Context, did syntax.DID, c cid.Cid, r io.Reade
 	if err != nil {
 		return err
 	}
-	if err := CheckChange(a, true); err != nil {
+	// A deactivated account may upload: migration brings its blobs before
+	// it is activated (the reference checks takedowns only).
+	if err := CheckChange(a, false); err != nil {
 		return err
 	}
 	if err := p.BlobStore.Put(ctx, did, c, r, size); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,8 +18,11 @@ import (
 
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds/identity"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/pds/lexicon"
+	"github.com/pdslog/pdslog/api/pds/mail"
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
@@ -59,6 +63,10 @@ type Options struct {
 	RotationKey *atcrypto.PrivateKeyK256
 	// PLC is the PLC directory; nil: plc.directory.
 	PLC *plc.Client
+	// Directory resolves DIDs (service auth, imports, activation); nil: a
+	// caching resolver over PLC and did:web with the SSRF guard (off in
+	// DevMode).
+	Directory identity.Directory
 	// BlobStore holds blob bytes; nil: a disk store in DIR/blobs.
 	BlobStore blobstore.Store
 	// BlobGrace is how long a blob no record references is kept;
@@ -74,6 +82,24 @@ type Options struct {
 	// ...for at most PasswordHashWait (0: auth.DefaultHashWait), then are
 	// answered 503 (ErrPasswordBusy).
 	PasswordHashWait time.Duration
+
+	// Mail sends the emailed-token messages (PDS_EMAIL_SMTP_URL); nil
+	// means none: with DevMode the messages go to the log, otherwise the
+	// flows that mail answer ErrMailNotConfigured.
+	Mail mail.Sender
+	// MailFrom is their sender (PDS_EMAIL_FROM_ADDRESS); "" means
+	// noreply@HOSTNAME.
+	MailFrom string
+	// ModerationMail and ModerationMailFrom send admin.sendEmail
+	// (PDS_MODERATION_EMAIL_SMTP_URL, _ADDRESS); nil and "" mean Mail's.
+	ModerationMail     mail.Sender
+	ModerationMailFrom string
+	// MailBackoff is the outbox's first retry delay; 0: mail.DefaultBackoff.
+	MailBackoff time.Duration
+	// DevMode: development (PDS_DEV_MODE).
+	DevMode bool
+	// RefuseImports refuses importRepo (PDS_ACCEPTING_REPO_IMPORTS=false).
+	RefuseImports bool
 }
 
 // EnsureDefaults fills in the defaults of unset options.
@@ -130,12 +156,15 @@ type PDS struct {
 	// RotationKey signs this PDS's PLC operations.
 	RotationKey *atcrypto.PrivateKeyK256
 	// PLC is the PLC directory accounts are registered with.
-	PLC     *plc.Client
-	Service Service
+	PLC *plc.Client
+	// Directory resolves DID documents.
+	Directory identity.Directory
+	Service   Service
 	// Hashing bounds concurrent password hashing (Options.PasswordHashers).
 	Hashing *auth.HashGate
 
 	opts      Options
+	mail      *mailer
 	lock      *os.File
 	closeOnce sync.Once
 	closeErr  error
@@ -176,8 +205,11 @@ func Open(dir string, o *Options) (*PDS, error) {
 		lock.Close()
 		return nil, fmt.Errorf("pds: keys dir: %w", err)
 	}
-	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC,
+	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC, Directory: opts.Directory,
 		Hashing: auth.NewHashGate(opts.PasswordHashers, opts.PasswordHashWait)}
+	if p.Directory == nil {
+		p.Directory = &identity.Resolver{PLC: opts.PLC, Web: &http.Client{Transport: ssrf.Transport(!opts.DevMode)}, Logger: opts.Logger}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -205,6 +237,7 @@ func Open(dir string, o *Options) (*PDS, error) {
 	if err := p.openWriteSide(); err != nil {
 		return nil, err
 	}
+	p.startMail()
 	ok = true
 	return p, nil
 }
@@ -263,6 +296,7 @@ func (p *PDS) Close() error {
 }
 
 func (p *PDS) close() error {
+	p.mail.stop()
 	var errs []error
 	if p.Store != nil {
 		errs = append(errs, p.Store.Close())
@@ -316,6 +350,7 @@ func (p *PDS) Run(ctx context.Context) error {
 	wg.Go(func() { _ = p.Runner.Run(ctx) })
 	c := &collector{p: p, logger: p.opts.Logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = c.run(ctx) })
+	wg.Go(func() { p.runDeletions(ctx) })
 	wg.Wait()
 	return nil
 }

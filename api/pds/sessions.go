@@ -17,6 +17,8 @@ import (
 // wrong password or a deleted account, alike.
 var ErrBadLogin = errors.New("pds: invalid identifier or password")
 
+var badLogin = &Error{Kind: ErrBadLogin, Msg: "Invalid identifier or password"}
+
 // Login is a verified password: the account and, when an app password was
 // used, its name and privilege.
 type Login struct {
@@ -81,7 +83,7 @@ func (p *PDS) FindAccount(ctx context.Context, identifier string) (*accounts.Acc
 func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*Login, error) {
 	a, err := p.FindAccount(ctx, identifier)
 	if errors.Is(err, accounts.ErrNotFound) {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	if err != nil {
 		return nil, err
@@ -97,14 +99,14 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 	// reference's login: "takendown/suspended accounts cannot login with
 	// app password").
 	if !auth.IsAppPasswordFormat(password) || TakenDown(a) {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	aps, err := p.Accounts.AppPasswords(ctx, a.DID)
 	if err != nil {
 		return nil, err
 	}
 	if len(aps) == 0 {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	hashes := make([]string, len(aps))
 	for i, ap := range aps {
@@ -118,7 +120,7 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 		return nil, err
 	}
 	if match < 0 {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	ap := aps[match]
 	return p.liveLogin(&Login{Account: a, AppPassword: ap.Name, Privileged: ap.Privileged})
@@ -126,7 +128,7 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 
 func (p *PDS) liveLogin(l *Login) (*Login, error) {
 	if l.Account.Status == StatusDeleted {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	return l, nil
 }

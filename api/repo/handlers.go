@@ -34,6 +34,9 @@ type Handlers struct {
 	// that are not the admin's: the sync methods' rule (sync.Handlers).
 	// nil: only the owner.
 	Privileged func(c echo.Context, did syntax.DID) (bool, error)
+	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
+	// 0 means pds.DefaultMaxImportSize.
+	MaxImportSize int64
 }
 
 // mayRead reports whether the caller may read a's repo: anyone while it is

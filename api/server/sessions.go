@@ -29,19 +29,20 @@ func tokenError(err error) error {
 }
 
 type sessionOutput struct {
-	AccessJwt      string `json:"accessJwt,omitempty"`
-	RefreshJwt     string `json:"refreshJwt,omitempty"`
-	Handle         string `json:"handle"`
-	DID            string `json:"did"`
-	Email          string `json:"email,omitempty"`
-	EmailConfirmed bool   `json:"emailConfirmed"`
-	Active         bool   `json:"active"`
-	Status         string `json:"status,omitempty"`
+	AccessJwt       string `json:"accessJwt,omitempty"`
+	RefreshJwt      string `json:"refreshJwt,omitempty"`
+	Handle          string `json:"handle"`
+	DID             string `json:"did"`
+	Email           string `json:"email,omitempty"`
+	EmailConfirmed  bool   `json:"emailConfirmed"`
+	EmailAuthFactor bool   `json:"emailAuthFactor"`
+	Active          bool   `json:"active"`
+	Status          string `json:"status,omitempty"`
 }
 
 func outputFor(a *accounts.Account, sess *auth.Session) sessionOutput {
 	out := sessionOutput{Handle: a.Handle.String(), DID: a.DID.String(), Email: a.Email, EmailConfirmed: a.EmailConfirmed,
-		Active: a.Active, Status: a.Status}
+		EmailAuthFactor: a.EmailAuthFactor, Active: a.Active, Status: a.Status}
 	if sess != nil {
 		out.AccessJwt, out.RefreshJwt = sess.AccessJwt, sess.RefreshJwt
 	}
@@ -49,8 +50,9 @@ func outputFor(a *accounts.Account, sess *auth.Session) sessionOutput {
 }
 
 type createSessionInput struct {
-	Identifier string `json:"identifier"`
-	Password   string `json:"password"`
+	Identifier      string `json:"identifier"`
+	Password        string `json:"password"`
+	AuthFactorToken string `json:"authFactorToken"`
 	// AllowTakendown: the client can handle a taken-down account's
 	// restricted session (the takendown scope); without it a taken-down
 	// account's login is refused with AccountTakedown.
@@ -64,6 +66,9 @@ type createSessionInput struct {
 // throttled per identifier and IP (the reference's 30 / 5 min and 300 / day,
 // plus a 15 minute lock after 5 failures in a row) and every answer takes
 // at least ratelimit.LoginMinDuration, so timing does not reveal accounts.
+// An account with the email sign-in code on needs the code mailed to it
+// too: without authFactorToken the answer is 401 AuthFactorTokenRequired
+// and a code is mailed.
 // A taken-down account's right password is answered 401 AccountTakedown
 // unless the client sends allowTakendown, which opens a session of the
 // restricted takendown scope (the reference's createSession).
@@ -107,10 +112,25 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 		h.Throttle.Release(in.Identifier, ip, h.PDS.Now())
 		return err
 	}
-	h.Throttle.Succeed(in.Identifier, ip, h.PDS.Now())
+	// The reference's answer to a taken-down account's right password,
+	// before any sign-in code is mailed to it.
 	if pds.TakenDown(login.Account) && !in.AllowTakendown {
+		h.Throttle.Succeed(in.Identifier, ip, h.PDS.Now())
 		return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AccountTakedown", Message: "Account has been taken down"}
 	}
+	// The email sign-in code, for the account password (app passwords are
+	// not subject to it, as the reference's entryway).
+	if login.AppPassword == "" && login.Account.EmailAuthFactor {
+		if err := h.PDS.CheckSignInCode(ctx, login.Account, in.AuthFactorToken); err != nil {
+			if errors.Is(err, pds.ErrInvalidToken) || errors.Is(err, pds.ErrExpiredToken) {
+				h.Throttle.Fail(in.Identifier, ip, h.PDS.Now())
+			} else {
+				h.Throttle.Release(in.Identifier, ip, h.PDS.Now())
+			}
+			return err
+		}
+	}
+	h.Throttle.Succeed(in.Identifier, ip, h.PDS.Now())
 	sess, err := h.PDS.Login(ctx, login.Account, login.AppPassword, login.Privileged)
 	if err != nil {
 		return err

@@ -115,6 +115,11 @@ func TestTakedownHolds(t *testing.T) {
 	takedown("createRecord", env.Do("POST", "/xrpc/com.atproto.repo.createRecord", nil, tok, map[string]any{"repo": acct.DID,
 		"collection": "app.bsky.feed.post", "record": map[string]any{"text": "x", "createdAt": "2026-11-26T12:00:00.000Z"}}))
 	takedown("uploadBlob", env.Request("POST", "/xrpc/com.atproto.repo.uploadBlob", nil, tok, []byte("hello"), "Content-Type", "text/plain"))
+	takedown("requestEmailConfirmation", env.Do("POST", "/xrpc/com.atproto.server.requestEmailConfirmation", nil, tok, nil))
+	takedown("requestEmailUpdate", env.Do("POST", "/xrpc/com.atproto.server.requestEmailUpdate", nil, tok, nil))
+	takedown("updateEmail", env.Do("POST", "/xrpc/com.atproto.server.updateEmail", nil, tok, map[string]any{"email": "moved@example.com"}))
+	takedown("requestAccountDelete", env.Do("POST", "/xrpc/com.atproto.server.requestAccountDelete", nil, tok, nil))
+	takedown("importRepo", env.Request("POST", "/xrpc/com.atproto.repo.importRepo", nil, tok, []byte("not a car"), "Content-Type", "application/vnd.ipld.car"))
 	doc, err := env.PDS.PLC.Resolve(context.Background(), did)
 	if err != nil || len(doc.AlsoKnownAs) == 0 || doc.AlsoKnownAs[0] != "at://taken.test" {
 		t.Fatalf("PLC document after the refused handle change: %v %v", doc, err)
@@ -178,9 +183,10 @@ func TestTakedownHolds(t *testing.T) {
 	}
 }
 
-// TestDeactivatedWrites: writes by a deactivated account answer 401
+// TestDeactivatedWrites: record writes by a deactivated account answer 401
 // AccountDeactivated (the reference's checkDeactivated; the Bluesky app
-// shows its reactivation screen on that name).
+// shows its reactivation screen on that name). Its uploads are accepted
+// (migration brings blobs before activation), as the reference's.
 func TestDeactivatedWrites(t *testing.T) {
 	env := apitest.New(t)
 	a := env.CreateAccount()
@@ -194,10 +200,12 @@ func TestDeactivatedWrites(t *testing.T) {
 			"rkey": "3kabcdefghij2", "record": rec}),
 		"applyWrites": env.Do("POST", "/xrpc/com.atproto.repo.applyWrites", nil, a.Token, map[string]any{"repo": a.DID, "writes": []any{
 			map[string]any{"$type": "com.atproto.repo.applyWrites#create", "collection": "app.bsky.feed.post", "value": rec}}}),
-		"uploadBlob": env.Request("POST", "/xrpc/com.atproto.repo.uploadBlob", nil, a.Token, []byte("hello"), "Content-Type", "text/plain"),
 	} {
 		if r.Status != 401 || r.ErrorName() != "AccountDeactivated" {
 			t.Errorf("%s while deactivated: %d %s, want 401 AccountDeactivated", what, r.Status, r.Body)
 		}
+	}
+	if r := env.Request("POST", "/xrpc/com.atproto.repo.uploadBlob", nil, a.Token, []byte("hello"), "Content-Type", "text/plain"); r.Status != 200 {
+		t.Errorf("uploadBlob while deactivated: %d %s", r.Status, r.Body)
 	}
 }

@@ -45,6 +45,7 @@ type serveCommand struct {
 	firehose       firehoseSettings
 	mirrorOn       bool
 	mirror         mirrorSettings
+	email          emailSettings
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -73,6 +74,7 @@ func (c *serveCommand) register(f *flags) {
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	c.blobs.register(f)
+	c.email.register(f)
 	c.proxy.register(f)
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")

@@ -128,6 +128,10 @@ func (c *serveCommand) config() (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	mc, err := c.email.config()
+	if err != nil {
+		return nil, err
+	}
 	cfg := &serveConfig{dataDir: c.dataDir, drain: c.drain, minFree: c.minFree, blobs: blobs.store, crawlers: crawlers,
 		pprofAddr: c.pprofAddr, hostname: c.hostname}
 	if c.mirrorOn {
@@ -152,6 +156,11 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		PLC:                 &plc.Client{URL: c.plcURL},
 		BlobGrace:           blobs.grace,
 		BlobCollectInterval: blobs.collectEach,
+		Mail:                mc.sender,
+		MailFrom:            mc.from,
+		ModerationMail:      mc.moderation,
+		ModerationMailFrom:  mc.moderationFrom,
+		DevMode:             c.devMode,
 	}
 	cfg.api = api.Config{
 		AdminPassword: c.adminPassword,

@@ -74,7 +74,7 @@ func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 		o.Proxy = e.Config
 		o.Logger = slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	e.Env.PDS.PLC = &plc.Client{URL: plcSrv.URL}
+	e.Env.PDS.PLC.URL = plcSrv.URL
 	return e
 }
 
