@@ -127,6 +127,12 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		r.close()
 		return err
 	}
+	if cfg.pds.Service.Port == 0 {
+		// --port 0 (tests): the public URL names the port the kernel chose,
+		// for this round (built before the port was taken) and later ones.
+		cfg.pds.Service.Port = ln.Addr().(*net.TCPAddr).Port
+		r.pds.Service.Port = cfg.pds.Service.Port
+	}
 	// The port stays open across rounds of serving: while the data dir is
 	// reopened after a storage failure, connections get a 503, never a
 	// refused connection.
