@@ -341,3 +341,12 @@ func TestReserveSigningKey(t *testing.T) {
 	}
 	_ = sort.Strings
 }
+
+// PDS_ACCEPTING_REPO_IMPORTS=false refuses importRepo.
+func TestImportsRefusedBySetting(t *testing.T) {
+	m := newPair(t, func(o *pds.Options) { o.RefuseImports = true })
+	tok := m.arrive(t, m.a, "arrived.test")
+	if r := importCAR(m.new, tok, getRepo(t, m.old, m.a.DID)); r.Status != 400 || !bytes.Contains(r.Body, []byte("not accepting repo imports")) {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+}
