@@ -12,7 +12,7 @@ import (
 // metrics are the shipper's Prometheus collectors.
 type metrics struct {
 	events, segments, segmentBytes, manifests, blobs, blobBytes, errors prometheus.Counter
-	shipLag                                                            prometheus.Histogram
+	shipLag                                                             prometheus.Histogram
 }
 
 func newMetrics() *metrics {
