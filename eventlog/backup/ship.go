@@ -775,24 +775,32 @@ func (s *Shipper) shipBlob(ctx context.Context, br BlobRef) error {
 func (s *Shipper) ack(ctx context.Context, order <-chan *job) error {
 	tick := time.NewTicker(min(s.o.RPO, time.Second))
 	defer tick.Stop()
+	var cur *job // the oldest segment not yet acknowledged
 	for {
+		var orderCh <-chan *job
+		var doneCh <-chan struct{}
+		if cur == nil {
+			orderCh = order
+		} else {
+			doneCh = cur.done
+		}
 		select {
-		case j, ok := <-order:
+		case j, ok := <-orderCh:
 			if !ok {
 				return nil
 			}
-			select {
-			case <-j.done:
-			case <-ctx.Done():
-				return context.Cause(ctx)
+			cur = j
+		case <-doneCh:
+			if cur.err != nil {
+				return cur.err
 			}
-			if j.err != nil {
-				return j.err
-			}
-			s.acked(j)
+			s.acked(cur)
+			cur = nil
 			s.housekeeping(ctx)
 		case <-tick.C:
 			s.housekeeping(ctx)
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
 	}
 }
