@@ -57,6 +57,7 @@ type serveCommand struct {
 	firehose       firehoseSettings
 	mirrorOn       bool
 	mirror         mirrorSettings
+	backup         backupSettings
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -93,6 +94,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
 	c.mirror.register(f)
+	c.backup.register(f, true)
 	f.String(&c.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (e.g. localhost:6060) for profiling; off when empty", "PDSLOG_PPROF_ADDR")
 	f.Bool(&c.rateLimits, "rate-limits", true, "per-account write budgets, per-IP upload limits and handle-change limits (login throttling is always on)", "PDS_RATE_LIMITS_ENABLED")
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
@@ -109,6 +111,11 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	}
 	if c.mirrorOn {
 		if err := c.mirror.validate(true); err != nil {
+			return err
+		}
+	}
+	if c.backup.url != "" {
+		if err := c.backup.validate("PDSLOG_BACKUP_URL", true); err != nil {
 			return err
 		}
 	}
@@ -259,6 +266,7 @@ func (c *serveCommand) serveData(ctx context.Context, d *dataDir, shared *shared
 			wg.Go(func() { _ = mr.Run(runCtx) })
 		}
 	}
+	c.startBackup(runCtx, &wg, d, blobStore, metrics.Load().Registry, logger)
 	if crawlers := splitList(c.crawlers); len(crawlers) > 0 {
 		n := &crawl.Notifier{Hostname: c.hostname, Crawlers: crawlers, Logger: logger.With("component", "crawl")}
 		wg.Go(func() {
