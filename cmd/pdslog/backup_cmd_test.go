@@ -176,4 +176,3 @@ func TestBackupCommands(t *testing.T) {
 		t.Fatalf("restore over a log: exit %d %s", code, errOut)
 	}
 }
-
