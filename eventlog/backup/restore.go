@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,6 +292,11 @@ func restoreSegments(parent context.Context, o RestoreOptions, man *Manifest, im
 			}
 		})
 	}
+	var checks *checker
+	if o.Check != nil {
+		checks = newChecker(ctx, o.Check)
+		defer checks.wait() // after an error: let the workers finish
+	}
 	total := man.Head
 	stopped := false
 	for d := range order {
@@ -337,12 +343,10 @@ func restoreSegments(parent context.Context, o RestoreOptions, man *Manifest, im
 			if t := ev.Time.Time(); !t.IsZero() {
 				res.LastEventTime = t
 			}
-			if o.Check != nil && ev.Kind != eventlog.KindTombstone {
-				c0 := time.Now()
-				if err := o.Check(ctx, ev); err != nil {
-					return &eventlog.VerifyError{Seq: seq, DID: ev.DID, Reason: err.Error()}
+			if checks != nil && ev.Kind != eventlog.KindTombstone {
+				if err := checks.send(ev); err != nil {
+					return err
 				}
-				res.CheckTime += time.Since(c0)
 			}
 			if ev.Kind == eventlog.KindAccount && ev.Account.Status == "deleted" {
 				n, err := im.Purge(ev.DID, seq)
@@ -373,6 +377,13 @@ func restoreSegments(parent context.Context, o RestoreOptions, man *Manifest, im
 	}
 	if err := <-listErr; err != nil && !stopped {
 		return err
+	}
+	if checks != nil {
+		c0 := time.Now()
+		if err := checks.wait(); err != nil {
+			return err
+		}
+		res.CheckTime = time.Since(c0)
 	}
 	if stopped {
 		// The backup's head is its last segment, whether or not restored.
@@ -478,6 +489,69 @@ func (r *blobRestorer) wait() error {
 	r.res.Blobs, r.res.BlobsMissing, r.res.BlobBytes = r.n.Load(), r.miss.Load(), r.bytes.Load()
 	if p := r.err.Load(); p != nil {
 		return fmt.Errorf("restore blobs: %w", *p)
+	}
+	return nil
+}
+
+// checker runs Check on a worker per CPU, each account's events on one
+// worker in seq order (what commit verification needs: an account's
+// signing key is an earlier event of that account). The first failure
+// is kept and reported; the restore then fails as a whole.
+type checker struct {
+	check  func(context.Context, *eventlog.Event) error
+	ctx    context.Context
+	queues []chan *eventlog.Event
+	wg     sync.WaitGroup
+	err    atomic.Pointer[error]
+	closed bool
+}
+
+func newChecker(ctx context.Context, check func(context.Context, *eventlog.Event) error) *checker {
+	c := &checker{check: check, ctx: ctx}
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		q := make(chan *eventlog.Event, 1024)
+		c.queues = append(c.queues, q)
+		c.wg.Go(func() {
+			for ev := range q {
+				if c.err.Load() != nil {
+					continue
+				}
+				if err := check(ctx, ev); err != nil {
+					var e error = &eventlog.VerifyError{Seq: ev.Seq, DID: ev.DID, Reason: err.Error()}
+					c.err.CompareAndSwap(nil, &e)
+				}
+			}
+		})
+	}
+	return c
+}
+
+func (c *checker) send(ev *eventlog.Event) error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	h := fnv.New32a()
+	h.Write([]byte(ev.DID))
+	select {
+	case c.queues[int(h.Sum32())%len(c.queues)] <- ev:
+		return nil
+	case <-c.ctx.Done():
+		return context.Cause(c.ctx)
+	}
+}
+
+// wait closes the queues, waits for the workers and returns the first
+// failure. Calling it again returns the same.
+func (c *checker) wait() error {
+	if !c.closed {
+		c.closed = true
+		for _, q := range c.queues {
+			close(q)
+		}
+		c.wg.Wait()
+	}
+	if p := c.err.Load(); p != nil {
+		return *p
 	}
 	return nil
 }

@@ -194,6 +194,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 			}
 		}
 	})
+	defer s.logStats("backup stopped")
 	for attempt := 0; ; attempt++ {
 		err := s.run(ctx, 0)
 		if ctx.Err() != nil {
@@ -899,6 +900,19 @@ func (s *Shipper) Lag() Lag {
 	}
 	l.Age = max(now.Sub(oldest), 0)
 	return l
+}
+
+// logStats logs the counters and lag percentiles.
+func (s *Shipper) logStats(msg string) {
+	st := s.Stats()
+	perEvent := 0.0
+	if st.Events > 0 {
+		perEvent = float64(st.SegmentBytes+st.ManifestBytes) / float64(st.Events)
+	}
+	s.log.Info(msg, "seq", s.Lag().Shipped, "events", st.Events, "segments", st.Segments, "segment_bytes", st.SegmentBytes,
+		"manifest_writes", st.ManifestWrites, "manifest_bytes", st.ManifestBytes, "bytes_per_event", perEvent,
+		"blobs", st.Blobs, "blob_bytes", st.BlobBytes, "errors", st.Errors,
+		"lag_p50_seconds", st.LagP50.Seconds(), "lag_p99_seconds", st.LagP99.Seconds())
 }
 
 // Stats are counters since the shipper was made.
