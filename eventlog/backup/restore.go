@@ -171,10 +171,13 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	closed := false
+	closed, renamed := false, false
 	defer func() {
 		if !closed {
 			_ = im.Close()
+		}
+		if !renamed {
+			_ = os.RemoveAll(work) // a failed restore leaves nothing behind
 		}
 	}()
 
@@ -199,6 +202,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if err := os.Rename(work, o.LogDir); err != nil {
 		return nil, err
 	}
+	renamed = true
 	res.SeqFloor = max(res.Shipped, man.Reserved, res.Restored)
 	res.Took = time.Since(start)
 	log.Info("restored", "generation", man.Generation, "seq", res.Restored, "shipped", res.Shipped, "seq_floor", res.SeqFloor,

@@ -641,3 +641,32 @@ func TestNewGenerationAfterRestore(t *testing.T) {
 		t.Fatalf("floor %d", res.SeqFloor)
 	}
 }
+
+// A backup that fails verification restores nothing: the first bad event
+// is reported with its seq, and no log appears at LogDir.
+func TestRestoreRefusesWhatFailsCheck(t *testing.T) {
+	e := newEnv(t)
+	e.append(200)
+	s := e.shipper(nil)
+	if err := s.CatchUp(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "eventlog")
+	_, err := Restore(context.Background(), RestoreOptions{Target: e.target, LogDir: logDir, KeysDir: filepath.Join(dir, "keys"),
+		Identities: []age.Identity{e.id}, Logger: quiet, Check: func(_ context.Context, ev *eventlog.Event) error {
+			if ev.Seq == 123 {
+				return errors.New("bad signature")
+			}
+			return nil
+		}})
+	var ve *eventlog.VerifyError
+	if !errors.As(err, &ve) || ve.Seq != 123 || !strings.Contains(ve.Reason, "bad signature") {
+		t.Fatalf("got %v, want a VerifyError at seq 123", err)
+	}
+	for _, p := range []string{logDir, logDir + ".restoring"} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a failed restore left %s: %v", p, err)
+		}
+	}
+}
