@@ -12,6 +12,7 @@ import (
 	"github.com/pdslog/pdslog/api/proxy/proxytest"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/projectiontest"
@@ -136,7 +137,7 @@ func TestPreferences(t *testing.T) {
 	}
 	puts := 0
 	for it.Next() {
-		if ev := it.Event(); ev.Kind == eventlog.KindPrivate && ev.Private.Type == accounts.TypePreferencesPut {
+		if ev := it.Event(); ev.Kind == eventlog.KindPrivate && ev.Private.Type == events.TypePreferencesPut {
 			puts++
 			if ev.Kind.Public() {
 				t.Error("preferences event is public")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 type putPreferencesInput struct {
@@ -72,7 +72,7 @@ func (h *Handlers) PutPreferences(c echo.Context) error {
 	if len(forbidden) > 0 {
 		return xrpc.InvalidRequest("Do not have authorization to set preferences: %s", strings.Join(forbidden, ", "))
 	}
-	put := accounts.Preferences{Values: []json.RawMessage{}}
+	put := events.PreferencesPut{Values: []json.RawMessage{}}
 	for i, raw := range items {
 		if types[i] != typeDeclaredAge {
 			put.Values = append(put.Values, compact(raw))
@@ -81,7 +81,7 @@ func (h *Handlers) PutPreferences(c echo.Context) error {
 	if !full {
 		put.Keep = []string{typePersonalDetails}
 	}
-	ev, err := accounts.Event(caller.DID, accounts.TypePreferencesPut, put)
+	ev, err := events.New(caller.DID, &put)
 	if err != nil {
 		return err
 	}

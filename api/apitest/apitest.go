@@ -35,6 +35,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
@@ -213,7 +214,7 @@ func (e *Env) CreateAccount() *Account {
 	// The same events, in the same order, as createAccount appends.
 	seq, err := e.Log.Append(ctx,
 		commit.SigningKeyEvent(did, key),
-		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: hash, Email: fmt.Sprintf("user%d@example.com", e.n), CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
+		events.Must(did, &events.AccountCreated{Handle: handle, PasswordHash: hash, Email: fmt.Sprintf("user%d@example.com", e.n), CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
 		&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}},
 		&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}},
 		genesis.Event,
@@ -331,8 +332,8 @@ func (e *Env) StartPLC() {
 // CreateInvite appends an invite code with n uses.
 func (e *Env) CreateInvite(code string, n int) {
 	e.T.Helper()
-	seq, err := e.Log.Append(context.Background(), accounts.MustEvent(Service.DID(), accounts.TypeInviteCreated,
-		accounts.Invite{Code: code, Available: n, CreatedBy: "admin", CreatedAt: time.Now().UTC().Format(time.RFC3339)}))
+	seq, err := e.Log.Append(context.Background(), events.Must(Service.DID(),
+		&events.InviteCreated{Code: code, Available: n, CreatedBy: "admin", CreatedAt: time.Now().UTC().Format(time.RFC3339)}))
 	if err != nil {
 		e.T.Fatal(err)
 	}

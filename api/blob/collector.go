@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/blobs"
 )
 
@@ -117,7 +118,7 @@ func (g *Collector) collectOne(ctx context.Context, cd blobs.Candidate, cutoff t
 	if !b.Uploaded || b.Refs > 0 || b.Unreferenced == 0 || !time.Unix(0, b.Unreferenced).Before(cutoff) {
 		return false, nil
 	}
-	ev, err := blobs.Event(cd.DID, blobs.TypeDeleted, blobs.Deleted{CID: cd.CID, Reason: "unreferenced"})
+	ev, err := events.New(cd.DID, &events.BlobDeleted{CID: cd.CID, Reason: "unreferenced"})
 	if err != nil {
 		return false, err
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/pdslog/pdslog/api/xrpc"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
-	"github.com/pdslog/pdslog/projections/blobs"
 )
 
 // tempPrefix names upload temp files, so a restart can remove those a
@@ -139,7 +139,7 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	if err := h.Store.Put(ctx, caller.DID, c2, f, n); err != nil {
 		return fmt.Errorf("store blob: %w", err)
 	}
-	ev, err := blobs.Event(caller.DID, blobs.TypeUploaded, blobs.Uploaded{CID: c2.String(), MimeType: mimeType, DeclaredMime: declared, Size: n})
+	ev, err := events.New(caller.DID, &events.BlobUploaded{CID: c2.String(), MimeType: mimeType, DeclaredMime: declared, Size: n})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
 )
@@ -111,7 +112,7 @@ func (a *Admin) UpdateSubjectStatus(c echo.Context) error {
 			return err
 		}
 		if b.Quarantined != in.Takedown.Applied {
-			if ev, err = blobs.Event(did, blobs.TypeQuarantine, blobs.Quarantine{CID: bc.String(), On: in.Takedown.Applied}); err != nil {
+			if ev, err = events.New(did, &events.BlobQuarantine{CID: bc.String(), On: in.Takedown.Applied}); err != nil {
 				return err
 			}
 		}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 type createAppPasswordInput struct {
@@ -57,7 +57,7 @@ func (s *Sessions) CreateAppPassword(c echo.Context) error {
 		return err
 	}
 	now := s.now().UTC().Format(time.RFC3339Nano)
-	ev, err := accounts.Event(caller.DID, accounts.TypeAppPasswordCreated, accounts.AppPassword{Name: name, Hash: hash, Privileged: in.Privileged, CreatedAt: now})
+	ev, err := events.New(caller.DID, &events.AppPasswordCreated{Name: name, Hash: hash, Privileged: in.Privileged, CreatedAt: now})
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *Sessions) RevokeAppPassword(c echo.Context) error {
 	if err := xrpc.BindJSON(c, 150<<10, &in); err != nil {
 		return err
 	}
-	ev, err := accounts.Event(caller.DID, accounts.TypeAppPasswordRevoked, accounts.AppPasswordRevocation{Name: in.Name})
+	ev, err := events.New(caller.DID, &events.AppPasswordRevoked{Name: in.Name})
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blocks"
 )
@@ -150,7 +151,7 @@ func (s *Signup) CreateAccount(c echo.Context) error {
 		return &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure", Message: "the PLC directory refused the new DID", Err: err}
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
-	created, err := accounts.Event(did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, Email: in.Email,
+	created, err := events.New(did, &events.AccountCreated{Handle: handle, Email: in.Email,
 		PasswordHash: hash, InviteCode: in.InviteCode, CreatedAt: now})
 	if err != nil {
 		return err

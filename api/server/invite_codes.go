@@ -11,7 +11,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // newInviteCode returns a code in the reference's shape: host-xxxxx-xxxxx.
@@ -94,7 +94,7 @@ func (a *Admin) createCodes(c echo.Context, n, uses int, forAccount string) ([]s
 	evs := make([]*eventlog.Event, n)
 	for i := range n {
 		codes[i] = newInviteCode(a.Hostname)
-		ev, err := accounts.Event(a.ServiceDID, accounts.TypeInviteCreated, accounts.Invite{Code: codes[i], Available: uses,
+		ev, err := events.New(a.ServiceDID, &events.InviteCreated{Code: codes[i], Available: uses,
 			ForAccount: forAccount, CreatedBy: "admin", CreatedAt: now})
 		if err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blocks"
@@ -152,7 +153,7 @@ func (s *Sessions) Open(ctx context.Context, a *accounts.Account, appPassword st
 	if err != nil {
 		return nil, err
 	}
-	ev, err := accounts.Event(a.DID, accounts.TypeSessionCreated, accounts.Session{ID: p.SessionID, AppPassword: appPassword,
+	ev, err := events.New(a.DID, &events.SessionCreated{ID: p.SessionID, AppPassword: appPassword,
 		Privileged: privileged, CreatedAt: sess.IssuedAt.UTC().Format(time.RFC3339Nano), ExpiresAt: sess.RefreshExpiresAt.UTC().Format(time.RFC3339Nano)})
 	if err != nil {
 		return nil, err
@@ -305,7 +306,7 @@ func (s *Sessions) RefreshSession(c echo.Context) error {
 			}
 			return c.JSON(http.StatusOK, outputFor(a, &sess))
 		}
-		ev, err := accounts.Event(a.DID, accounts.TypeSessionRevoked, accounts.Revocation{ID: claims.SessionID, Reason: "refresh token reused"})
+		ev, err := events.New(a.DID, &events.SessionRevoked{ID: claims.SessionID, Reason: "refresh token reused"})
 		if err != nil {
 			return err
 		}
@@ -319,7 +320,7 @@ func (s *Sessions) RefreshSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := accounts.Event(a.DID, accounts.TypeSessionRotated, accounts.Rotation{Old: claims.SessionID, New: p.SessionID,
+	ev, err := events.New(a.DID, &events.SessionRotated{Old: claims.SessionID, New: p.SessionID,
 		At: sess.IssuedAt.UTC().Format(time.RFC3339Nano), ExpiresAt: sess.RefreshExpiresAt.UTC().Format(time.RFC3339Nano)})
 	if err != nil {
 		return err
@@ -337,7 +338,7 @@ func (s *Sessions) DeleteSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ev, err := accounts.Event(claims.DID, accounts.TypeSessionRevoked, accounts.Revocation{ID: claims.SessionID, Reason: "logout"})
+	ev, err := events.New(claims.DID, &events.SessionRevoked{ID: claims.SessionID, Reason: "logout"})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // hostRepos creates n accounts with the events createAccount appends, as
@@ -45,7 +45,7 @@ func hostRepos(t *testing.T, env *apitest.Env, n int) []string {
 		}
 		seq, err := env.Log.Append(ctx,
 			commit.SigningKeyEvent(did, key),
-			accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: hash, CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
+			events.Must(did, &events.AccountCreated{Handle: handle, PasswordHash: hash, CreatedAt: time.Now().UTC().Format(time.RFC3339)}),
 			&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}},
 			&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}},
 			genesis.Event, sync)

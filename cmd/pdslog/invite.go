@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/api/server"
-	"github.com/pdslog/pdslog/projections/accounts"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // firstStartCreator marks the invite code serve makes for the first account.
@@ -43,7 +43,7 @@ func firstStartInvite(ctx context.Context, d *dataDir, svc server.Service, out i
 		}
 		enc := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 		code = svc.Hostname + "-" + enc[:5] + "-" + enc[5:10] + "-" + enc[10:15]
-		ev, err := accounts.Event(svc.DID(), accounts.TypeInviteCreated, accounts.Invite{Code: code, Available: 1,
+		ev, err := events.New(svc.DID(), &events.InviteCreated{Code: code, Available: 1,
 			CreatedBy: firstStartCreator, CreatedAt: time.Now().UTC().Format(time.RFC3339)})
 		if err != nil {
 			return err

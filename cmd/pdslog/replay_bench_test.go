@@ -16,9 +16,9 @@ import (
 
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/mst"
 	"github.com/pdslog/pdslog/mst/car"
-	"github.com/pdslog/pdslog/projections/accounts"
 )
 
 // BenchmarkReplay measures `pdslog replay` (every projection, from zero) of
@@ -125,7 +125,7 @@ func genReplayLog(tb testing.TB, path string, accts, records int) int {
 		handle := syntax.Handle(fmt.Sprintf("replay%d.test", i))
 		return []*eventlog.Event{
 			commit.SigningKeyEvent(r.did, key),
-			accounts.MustEvent(r.did, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: hash,
+			events.Must(r.did, &events.AccountCreated{Handle: handle, PasswordHash: hash,
 				Email: fmt.Sprintf("replay%d@example.com", i), CreatedAt: "2026-11-26T12:00:00Z"}),
 			{Kind: eventlog.KindIdentity, DID: r.did, Identity: &eventlog.Identity{Handle: handle}},
 			{Kind: eventlog.KindAccount, DID: r.did, Account: &eventlog.Account{Active: true}},

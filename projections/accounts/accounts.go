@@ -3,9 +3,9 @@
 // current repo signing key (the key itself stays sealed in the log), login
 // sessions (refresh token ids and their rotations), invite codes,
 // preferences (preferences.go) and hosting status. It is built from the
-// private events this package defines (events.go), commit.SigningKeyType
-// events, and #identity / #account events; a deleted account leaves
-// nothing behind.
+// account, session, app password, invite, preference and signing key
+// events of the catalogue (eventlog/events) and from #identity / #account
+// events; a deleted account leaves nothing behind.
 package accounts
 
 import (
@@ -19,8 +19,8 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
-	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -38,7 +38,7 @@ type Account struct {
 	Email          string        `json:"email,omitempty"`
 	EmailConfirmed bool          `json:"emailConfirmed,omitempty"`
 	PasswordHash   string        `json:"passwordHash,omitempty"`
-	SigningKeySeq  eventlog.Seq  `json:"signingKeySeq,omitempty"` // seq of the commit.SigningKeyType event in force
+	SigningKeySeq  eventlog.Seq  `json:"signingKeySeq,omitempty"` // seq of the events.TypeSigningKey event in force
 	CreatedAt      string        `json:"createdAt,omitempty"`
 	InviteCode     string        `json:"inviteCode,omitempty"`
 	Active         bool          `json:"active"`
@@ -47,14 +47,14 @@ type Account struct {
 
 // SessionState is a refresh token's state.
 type SessionState struct {
-	Session
+	events.SessionCreated
 	RotatedTo string `json:"rotatedTo,omitempty"`
 	RotatedAt string `json:"rotatedAt,omitempty"`
 }
 
 // InviteState is an invite code and its uses.
 type InviteState struct {
-	Invite
+	events.InviteCreated
 	Disabled bool         `json:"disabled,omitempty"`
 	UsedBy   []syntax.DID `json:"usedBy,omitempty"`
 }
@@ -170,154 +170,168 @@ func deleteAccount(w *projections.Writer, a *Account, exists bool) error {
 	return w.DeletePrefix(appPassPrefix(a.DID))
 }
 
+// privateAppliers apply the private events this projection reads, by
+// type; each reports whether the account row must be saved. Types not
+// listed (blob events, and types of newer pdslogs) change nothing here.
+var privateAppliers = map[string]privateApplier{
+	events.TypeSigningKey: func(_ *projections.Writer, ev *eventlog.Event, a *Account) (bool, error) {
+		a.SigningKeySeq = ev.Seq // the key itself stays sealed in the log
+		return true, nil
+	},
+	events.TypeAccountCreated:     typed(applyCreated),
+	events.TypePassword:           typed(applyPassword),
+	events.TypeEmail:              typed(applyEmail),
+	events.TypeSessionCreated:     typed(applySessionCreated),
+	events.TypeSessionRotated:     typed(applySessionRotated),
+	events.TypeSessionRevoked:     typed(applySessionRevoked),
+	events.TypeAppPasswordCreated: typed(applyAppPasswordCreated),
+	events.TypeAppPasswordRevoked: typed(applyAppPasswordRevoked),
+	events.TypeInviteCreated:      typed(applyInviteCreated),
+	events.TypeInviteDisabled:     typed(applyInviteDisabled),
+	events.TypePreferencesPut:     typed(applyPreferences),
+}
+
+type privateApplier func(w *projections.Writer, ev *eventlog.Event, a *Account) (save bool, err error)
+
+// typed adapts an applier of one payload type: it decodes the event's data
+// into that type first.
+func typed[P any, PP interface {
+	*P
+	events.Payload
+}](fn func(w *projections.Writer, ev *eventlog.Event, a *Account, p PP) (bool, error)) privateApplier {
+	return func(w *projections.Writer, ev *eventlog.Event, a *Account) (bool, error) {
+		p := PP(new(P))
+		if err := events.Unmarshal(ev.Private.Data, p); err != nil {
+			return false, err
+		}
+		return fn(w, ev, a, p)
+	}
+}
+
 // applyPrivate applies one private event; it reports whether the account
 // row must be saved.
 func applyPrivate(w *projections.Writer, ev *eventlog.Event, a *Account) (bool, error) {
-	data := ev.Private.Data
-	switch ev.Private.Type {
-	case commit.SigningKeyType:
-		a.SigningKeySeq = ev.Seq
+	fn, ok := privateAppliers[ev.Private.Type]
+	if !ok {
+		return false, nil
+	}
+	return fn(w, ev, a)
+}
+
+func applyCreated(w *projections.Writer, ev *eventlog.Event, a *Account, c *events.AccountCreated) (bool, error) {
+	a.Handle, a.Email, a.PasswordHash, a.CreatedAt, a.InviteCode = c.Handle, c.Email, c.PasswordHash, c.CreatedAt, c.InviteCode
+	if err := w.Set(handleKey(c.Handle), []byte(ev.DID)); err != nil {
+		return false, err
+	}
+	if c.Email != "" {
+		if err := w.Set(emailKey(c.Email), []byte(ev.DID)); err != nil {
+			return false, err
+		}
+	}
+	if c.InviteCode == "" {
 		return true, nil
-	case TypeAccountCreated:
-		var c Created
-		if err := json.Unmarshal(data, &c); err != nil {
+	}
+	var inv InviteState
+	if ok, err := getJSON(w, inviteKey(c.InviteCode), &inv); err != nil || !ok {
+		return true, err
+	}
+	inv.UsedBy = append(inv.UsedBy, ev.DID)
+	return true, setJSON(w, inviteKey(c.InviteCode), &inv)
+}
+
+func applyPassword(_ *projections.Writer, _ *eventlog.Event, a *Account, pw *events.Password) (bool, error) {
+	a.PasswordHash = pw.PasswordHash
+	return true, nil
+}
+
+func applyEmail(w *projections.Writer, ev *eventlog.Event, a *Account, e *events.Email) (bool, error) {
+	if a.Email != "" && !strings.EqualFold(a.Email, e.Email) {
+		if err := w.Delete(emailKey(a.Email)); err != nil {
 			return false, err
 		}
-		a.Handle, a.Email, a.PasswordHash, a.CreatedAt, a.InviteCode = c.Handle, c.Email, c.PasswordHash, c.CreatedAt, c.InviteCode
-		if err := w.Set(handleKey(c.Handle), []byte(ev.DID)); err != nil {
+	}
+	a.Email, a.EmailConfirmed = e.Email, e.Confirmed
+	return true, w.Set(emailKey(e.Email), []byte(ev.DID))
+}
+
+func applySessionCreated(w *projections.Writer, ev *eventlog.Event, _ *Account, s *events.SessionCreated) (bool, error) {
+	if err := pruneSessions(w, ev.DID, ev.Time); err != nil {
+		return false, err
+	}
+	return false, setJSON(w, sessionKey(ev.DID, s.ID), &SessionState{SessionCreated: *s})
+}
+
+func applySessionRotated(w *projections.Writer, ev *eventlog.Event, _ *Account, r *events.SessionRotated) (bool, error) {
+	var old SessionState
+	ok, err := getJSON(w, sessionKey(ev.DID, r.Old), &old)
+	if err != nil || !ok {
+		return false, err // rotating a revoked session changes nothing
+	}
+	next := SessionState{SessionCreated: events.SessionCreated{ID: r.New, AppPassword: old.AppPassword, Privileged: old.Privileged,
+		CreatedAt: r.At, ExpiresAt: r.ExpiresAt}}
+	old.RotatedTo, old.RotatedAt = r.New, r.At
+	if err := setJSON(w, sessionKey(ev.DID, r.Old), &old); err != nil {
+		return false, err
+	}
+	return false, setJSON(w, sessionKey(ev.DID, r.New), &next)
+}
+
+func applySessionRevoked(w *projections.Writer, ev *eventlog.Event, _ *Account, r *events.SessionRevoked) (bool, error) {
+	if r.ID == "" {
+		return false, w.DeletePrefix(sessionPrefix(ev.DID))
+	}
+	return false, revokeChain(w, ev.DID, r.ID)
+}
+
+func applyAppPasswordCreated(w *projections.Writer, ev *eventlog.Event, _ *Account, ap *events.AppPasswordCreated) (bool, error) {
+	return false, setJSON(w, appPassKey(ev.DID, ap.Name), ap)
+}
+
+func applyAppPasswordRevoked(w *projections.Writer, ev *eventlog.Event, _ *Account, r *events.AppPasswordRevoked) (bool, error) {
+	if err := w.Delete(appPassKey(ev.DID, r.Name)); err != nil {
+		return false, err
+	}
+	// Its sessions end with it.
+	var doomed [][]byte
+	err := w.Scan(context.Background(), sessionPrefix(ev.DID), nil, false, func(k, v []byte) error {
+		var s SessionState
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
+		}
+		if s.AppPassword == r.Name {
+			doomed = append(doomed, append([]byte{}, k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, k := range doomed {
+		if err := w.Delete(k); err != nil {
 			return false, err
 		}
-		if c.Email != "" {
-			if err := w.Set(emailKey(c.Email), []byte(ev.DID)); err != nil {
-				return false, err
-			}
-		}
-		if c.InviteCode != "" {
-			var inv InviteState
-			if ok, err := getJSON(w, inviteKey(c.InviteCode), &inv); err != nil {
-				return false, err
-			} else if ok {
-				inv.UsedBy = append(inv.UsedBy, ev.DID)
-				if err := setJSON(w, inviteKey(c.InviteCode), &inv); err != nil {
-					return false, err
-				}
-			}
-		}
-		return true, nil
-	case TypePassword:
-		var pw Password
-		if err := json.Unmarshal(data, &pw); err != nil {
-			return false, err
-		}
-		a.PasswordHash = pw.PasswordHash
-		return true, nil
-	case TypeEmail:
-		var e Email
-		if err := json.Unmarshal(data, &e); err != nil {
-			return false, err
-		}
-		if a.Email != "" && !strings.EqualFold(a.Email, e.Email) {
-			if err := w.Delete(emailKey(a.Email)); err != nil {
-				return false, err
-			}
-		}
-		a.Email, a.EmailConfirmed = e.Email, e.Confirmed
-		return true, w.Set(emailKey(e.Email), []byte(ev.DID))
-	case TypeSessionCreated:
-		var s Session
-		if err := json.Unmarshal(data, &s); err != nil {
-			return false, err
-		}
-		if err := pruneSessions(w, ev.DID, ev.Time); err != nil {
-			return false, err
-		}
-		return false, setJSON(w, sessionKey(ev.DID, s.ID), &SessionState{Session: s})
-	case TypeSessionRotated:
-		var r Rotation
-		if err := json.Unmarshal(data, &r); err != nil {
-			return false, err
-		}
-		var old SessionState
-		ok, err := getJSON(w, sessionKey(ev.DID, r.Old), &old)
-		if err != nil || !ok {
-			return false, err // rotating a revoked session changes nothing
-		}
-		next := SessionState{Session: Session{ID: r.New, AppPassword: old.AppPassword, Privileged: old.Privileged,
-			CreatedAt: r.At, ExpiresAt: r.ExpiresAt}}
-		old.RotatedTo, old.RotatedAt = r.New, r.At
-		if err := setJSON(w, sessionKey(ev.DID, r.Old), &old); err != nil {
-			return false, err
-		}
-		return false, setJSON(w, sessionKey(ev.DID, r.New), &next)
-	case TypeSessionRevoked:
-		var r Revocation
-		if err := json.Unmarshal(data, &r); err != nil {
-			return false, err
-		}
-		if r.ID == "" {
-			return false, w.DeletePrefix(sessionPrefix(ev.DID))
-		}
-		return false, revokeChain(w, ev.DID, r.ID)
-	case TypeAppPasswordCreated:
-		var ap AppPassword
-		if err := json.Unmarshal(data, &ap); err != nil {
-			return false, err
-		}
-		return false, setJSON(w, appPassKey(ev.DID, ap.Name), &ap)
-	case TypeAppPasswordRevoked:
-		var r AppPasswordRevocation
-		if err := json.Unmarshal(data, &r); err != nil {
-			return false, err
-		}
-		if err := w.Delete(appPassKey(ev.DID, r.Name)); err != nil {
-			return false, err
-		}
-		// Its sessions end with it.
-		var doomed [][]byte
-		err := w.Scan(context.Background(), sessionPrefix(ev.DID), nil, false, func(k, v []byte) error {
-			var s SessionState
-			if err := json.Unmarshal(v, &s); err != nil {
-				return err
-			}
-			if s.AppPassword == r.Name {
-				doomed = append(doomed, append([]byte{}, k...))
-			}
-			return nil
-		})
+	}
+	return false, nil
+}
+
+func applyInviteCreated(w *projections.Writer, _ *eventlog.Event, _ *Account, inv *events.InviteCreated) (bool, error) {
+	return false, setJSON(w, inviteKey(inv.Code), &InviteState{InviteCreated: *inv})
+}
+
+func applyInviteDisabled(w *projections.Writer, _ *eventlog.Event, _ *Account, d *events.InviteDisabled) (bool, error) {
+	for _, code := range d.Codes {
+		var inv InviteState
+		ok, err := getJSON(w, inviteKey(code), &inv)
 		if err != nil {
 			return false, err
 		}
-		for _, k := range doomed {
-			if err := w.Delete(k); err != nil {
-				return false, err
-			}
+		if !ok {
+			continue
 		}
-		return false, nil
-	case TypeInviteCreated:
-		var inv Invite
-		if err := json.Unmarshal(data, &inv); err != nil {
+		inv.Disabled = true
+		if err := setJSON(w, inviteKey(code), &inv); err != nil {
 			return false, err
 		}
-		return false, setJSON(w, inviteKey(inv.Code), &InviteState{Invite: inv})
-	case TypePreferencesPut:
-		return false, applyPreferences(w, ev.DID, data)
-	case TypeInviteDisabled:
-		var d InviteDisabled
-		if err := json.Unmarshal(data, &d); err != nil {
-			return false, err
-		}
-		for _, code := range d.Codes {
-			var inv InviteState
-			if ok, err := getJSON(w, inviteKey(code), &inv); err != nil {
-				return false, err
-			} else if ok {
-				inv.Disabled = true
-				if err := setJSON(w, inviteKey(code), &inv); err != nil {
-					return false, err
-				}
-			}
-		}
-		return false, nil
 	}
 	return false, nil
 }
@@ -423,10 +437,10 @@ func (p *Projection) Session(ctx context.Context, did syntax.DID, id string) (*S
 }
 
 // AppPasswords lists did's app passwords in name order.
-func (p *Projection) AppPasswords(ctx context.Context, did syntax.DID) ([]AppPassword, error) {
-	var out []AppPassword
+func (p *Projection) AppPasswords(ctx context.Context, did syntax.DID) ([]events.AppPasswordCreated, error) {
+	var out []events.AppPasswordCreated
 	err := p.Space.Scan(ctx, appPassPrefix(did), nil, false, func(_, v []byte) error {
-		var ap AppPassword
+		var ap events.AppPasswordCreated
 		if err := json.Unmarshal(v, &ap); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/projectiontest"
@@ -63,7 +64,7 @@ func (s *stream) Next() *eventlog.Event {
 	now := time.Now().UTC()
 	if !s.created[did] {
 		s.created[did] = true
-		return accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{
+		return events.Must(did, &events.AccountCreated{
 			Handle: syntax.Handle(fmt.Sprintf("user%d.test", s.rng.IntN(1e6))), Email: fmt.Sprintf("u%d@example.com", s.rng.IntN(1e6)),
 			PasswordHash: "hash", CreatedAt: now.Format(time.RFC3339Nano), InviteCode: "code-1"})
 	}
@@ -71,9 +72,9 @@ func (s *stream) Next() *eventlog.Event {
 	case 0:
 		return commit.SigningKeyEvent(did, s.key)
 	case 1:
-		return accounts.MustEvent(did, accounts.TypePassword, accounts.Password{PasswordHash: s.id()})
+		return events.Must(did, &events.Password{PasswordHash: s.id()})
 	case 2:
-		return accounts.MustEvent(did, accounts.TypeEmail, accounts.Email{Email: s.id() + "@example.com", Confirmed: s.rng.IntN(2) == 0})
+		return events.Must(did, &events.Email{Email: s.id() + "@example.com", Confirmed: s.rng.IntN(2) == 0})
 	case 3, 4:
 		id := s.id()
 		s.sessions[did] = append(s.sessions[did], id)
@@ -82,14 +83,14 @@ func (s *stream) Next() *eventlog.Event {
 			app = s.apps[did][0]
 		}
 		exp := now.Add(time.Duration(s.rng.IntN(3)-1) * time.Hour) // some already expired
-		return accounts.MustEvent(did, accounts.TypeSessionCreated, accounts.Session{ID: id, AppPassword: app,
+		return events.Must(did, &events.SessionCreated{ID: id, AppPassword: app,
 			CreatedAt: now.Format(time.RFC3339Nano), ExpiresAt: exp.Format(time.RFC3339Nano)})
 	case 5:
 		if ss := s.sessions[did]; len(ss) > 0 {
 			old := ss[s.rng.IntN(len(ss))]
 			nw := s.id()
 			s.sessions[did] = append(ss, nw)
-			return accounts.MustEvent(did, accounts.TypeSessionRotated, accounts.Rotation{Old: old, New: nw,
+			return events.Must(did, &events.SessionRotated{Old: old, New: nw,
 				At: now.Format(time.RFC3339Nano), ExpiresAt: now.Add(time.Hour).Format(time.RFC3339Nano)})
 		}
 	case 6:
@@ -98,19 +99,19 @@ func (s *stream) Next() *eventlog.Event {
 			if s.rng.IntN(3) == 0 {
 				id = ""
 			}
-			return accounts.MustEvent(did, accounts.TypeSessionRevoked, accounts.Revocation{ID: id})
+			return events.Must(did, &events.SessionRevoked{ID: id})
 		}
 	case 7:
 		name := fmt.Sprintf("app%d", s.rng.IntN(5))
 		s.apps[did] = append(s.apps[did], name)
-		return accounts.MustEvent(did, accounts.TypeAppPasswordCreated, accounts.AppPassword{Name: name, Hash: s.id(),
+		return events.Must(did, &events.AppPasswordCreated{Name: name, Hash: s.id(),
 			Privileged: s.rng.IntN(2) == 0, CreatedAt: now.Format(time.RFC3339Nano)})
 	case 8:
 		if as := s.apps[did]; len(as) > 0 {
-			return accounts.MustEvent(did, accounts.TypeAppPasswordRevoked, accounts.AppPasswordRevocation{Name: as[s.rng.IntN(len(as))]})
+			return events.Must(did, &events.AppPasswordRevoked{Name: as[s.rng.IntN(len(as))]})
 		}
 	case 9:
-		return accounts.MustEvent("did:web:pds.test", accounts.TypeInviteCreated, accounts.Invite{Code: fmt.Sprintf("code-%d", s.rng.IntN(3)),
+		return events.Must("did:web:pds.test", &events.InviteCreated{Code: fmt.Sprintf("code-%d", s.rng.IntN(3)),
 			Available: 5, CreatedBy: "admin", CreatedAt: now.Format(time.RFC3339Nano)})
 	case 10:
 		return &eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: syntax.Handle(fmt.Sprintf("renamed%d.test", s.rng.IntN(1e6)))}}
@@ -122,16 +123,16 @@ func (s *stream) Next() *eventlog.Event {
 		}
 		return &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: active, Status: st}}
 	case 12:
-		put := accounts.Preferences{Values: []json.RawMessage{
+		put := events.PreferencesPut{Values: []json.RawMessage{
 			json.RawMessage(fmt.Sprintf(`{"$type":"app.bsky.actor.defs#adultContentPref","enabled":%t}`, s.rng.IntN(2) == 0)),
 			json.RawMessage(fmt.Sprintf(`{"$type":"app.bsky.actor.defs#personalDetailsPref","birthDate":"19%02d-01-02T00:00:00.000Z"}`, s.rng.IntN(100))),
 		}[:s.rng.IntN(3)]}
 		if s.rng.IntN(2) == 0 { // an app password's put keeps the personal details
 			put.Keep = []string{"app.bsky.actor.defs#personalDetailsPref"}
 		}
-		return accounts.MustEvent(did, accounts.TypePreferencesPut, put)
+		return events.Must(did, &put)
 	}
-	return accounts.MustEvent("did:web:pds.test", accounts.TypeInviteDisabled, accounts.InviteDisabled{Codes: []string{"code-2"}})
+	return events.Must("did:web:pds.test", &events.InviteDisabled{Codes: []string{"code-2"}})
 }
 
 func TestConformance(t *testing.T) {
@@ -163,13 +164,13 @@ func TestQueries(t *testing.T) {
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 	now := time.Now().UTC()
 	later := now.Add(time.Hour).Format(time.RFC3339Nano)
-	append_(accounts.MustEvent("did:web:pds.test", accounts.TypeInviteCreated, accounts.Invite{Code: "inv", Available: 1}))
+	append_(events.Must("did:web:pds.test", &events.InviteCreated{Code: "inv", Available: 1}))
 	append_(
 		commit.SigningKeyEvent(did, key),
-		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: "Alice.Test", Email: "Alice@Example.com", PasswordHash: "h1", InviteCode: "inv"}),
-		accounts.MustEvent(did, accounts.TypeSessionCreated, accounts.Session{ID: "s1", ExpiresAt: later}),
-		accounts.MustEvent(did, accounts.TypeAppPasswordCreated, accounts.AppPassword{Name: "phone", Hash: "x"}),
-		accounts.MustEvent(did, accounts.TypeSessionCreated, accounts.Session{ID: "s2", AppPassword: "phone", ExpiresAt: later}),
+		events.Must(did, &events.AccountCreated{Handle: "Alice.Test", Email: "Alice@Example.com", PasswordHash: "h1", InviteCode: "inv"}),
+		events.Must(did, &events.SessionCreated{ID: "s1", ExpiresAt: later}),
+		events.Must(did, &events.AppPasswordCreated{Name: "phone", Hash: "x"}),
+		events.Must(did, &events.SessionCreated{ID: "s2", AppPassword: "phone", ExpiresAt: later}),
 	)
 	a, err := p.ByHandle(ctx, "alice.test")
 	if err != nil || a.DID != did || a.SigningKeySeq != 2 || !a.Active {
@@ -183,22 +184,22 @@ func TestQueries(t *testing.T) {
 	}
 	// The secret key itself is not in the projection: it is read from the log.
 	kev, err := l.Get(ctx, a.SigningKeySeq)
-	if err != nil || kev.Private.Type != commit.SigningKeyType {
+	if err != nil || kev.Private.Type != events.TypeSigningKey {
 		t.Fatalf("key event: %v", err)
 	}
 	// rotation, then revoking the first token ends the successor too
-	append_(accounts.MustEvent(did, accounts.TypeSessionRotated, accounts.Rotation{Old: "s1", New: "s1b", ExpiresAt: later}))
+	append_(events.Must(did, &events.SessionRotated{Old: "s1", New: "s1b", ExpiresAt: later}))
 	if s1, err := p.Session(ctx, did, "s1"); err != nil || s1.RotatedTo != "s1b" {
 		t.Fatalf("rotated: %+v %v", s1, err)
 	}
-	append_(accounts.MustEvent(did, accounts.TypeSessionRevoked, accounts.Revocation{ID: "s1"}))
+	append_(events.Must(did, &events.SessionRevoked{ID: "s1"}))
 	for _, id := range []string{"s1", "s1b"} {
 		if _, err := p.Session(ctx, did, id); !errors.Is(err, accounts.ErrNotFound) {
 			t.Fatalf("session %s after revoke: %v", id, err)
 		}
 	}
 	// revoking an app password ends its sessions
-	append_(accounts.MustEvent(did, accounts.TypeAppPasswordRevoked, accounts.AppPasswordRevocation{Name: "phone"}))
+	append_(events.Must(did, &events.AppPasswordRevoked{Name: "phone"}))
 	if _, err := p.Session(ctx, did, "s2"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("app password session survived: %v", err)
 	}
@@ -231,7 +232,7 @@ func TestGetSeesEveryChange(t *testing.T) {
 	did := syntax.DID("did:plc:carol")
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 	append_(commit.SigningKeyEvent(did, key),
-		accounts.MustEvent(did, accounts.TypeAccountCreated, accounts.Created{Handle: "carol.test", Email: "c@example.com", PasswordHash: "h"}))
+		events.Must(did, &events.AccountCreated{Handle: "carol.test", Email: "c@example.com", PasswordHash: "h"}))
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { // a reader racing every change

@@ -8,19 +8,10 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 )
-
-// Preferences replaces an account's stored preferences.
-type Preferences struct {
-	// Values are the new preferences: JSON objects with a $type, in order.
-	Values []json.RawMessage `json:"values"`
-	// Keep lists the $types of stored preferences the write leaves in
-	// place (those its writer may not see or set: an app password keeps
-	// the full-access-only personal details). Kept ones stay ahead of
-	// Values, in their order.
-	Keep []string `json:"keep,omitempty"`
-}
 
 // Keys: 'f' did -> the JSON array of the account's preferences.
 func prefsKey(did syntax.DID) []byte { return append([]byte{'f'}, did...) }
@@ -34,13 +25,13 @@ func PreferenceType(raw json.RawMessage) string {
 	return t.Type
 }
 
-// applyPreferences applies a TypePreferencesPut event. Preferences of an
+// applyPreferences applies a preferences.put event. Preferences of an
 // account this projection does not hold are dropped.
-func applyPreferences(w *projections.Writer, did syntax.DID, data []byte) error {
-	var put Preferences
-	if err := json.Unmarshal(data, &put); err != nil {
-		return err
-	}
+func applyPreferences(w *projections.Writer, ev *eventlog.Event, _ *Account, put *events.PreferencesPut) (bool, error) {
+	return false, putPreferences(w, ev.DID, put)
+}
+
+func putPreferences(w *projections.Writer, did syntax.DID, put *events.PreferencesPut) error {
 	if _, ok, err := w.Get(accountKey(did)); err != nil || !ok {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 )
@@ -44,27 +45,27 @@ func TestPreferences(t *testing.T) {
 		feedView = `{"$type":"app.bsky.actor.defs#feedViewPref","feed":"home"}`
 	)
 	alice, ghost := syntax.DID("did:plc:alice"), syntax.DID("did:plc:ghost")
-	append_(accounts.MustEvent(alice, accounts.TypeAccountCreated, accounts.Created{Handle: "alice.test", PasswordHash: "h"}))
+	append_(events.Must(alice, &events.AccountCreated{Handle: "alice.test", PasswordHash: "h"}))
 	if got := prefs(alice); got != "null" {
 		t.Fatalf("no preferences yet: %s", got)
 	}
-	append_(accounts.MustEvent(alice, accounts.TypePreferencesPut, accounts.Preferences{Values: []json.RawMessage{raw(personal), raw(adult)}}))
+	append_(events.Must(alice, &events.PreferencesPut{Values: []json.RawMessage{raw(personal), raw(adult)}}))
 	if got, want := prefs(alice), "["+personal+","+adult+"]"; got != want {
 		t.Fatalf("after put: %s, want %s", got, want)
 	}
 	// An app password's put replaces all but what it keeps, which stays first.
-	append_(accounts.MustEvent(alice, accounts.TypePreferencesPut, accounts.Preferences{Values: []json.RawMessage{raw(feedView)},
+	append_(events.Must(alice, &events.PreferencesPut{Values: []json.RawMessage{raw(feedView)},
 		Keep: []string{"app.bsky.actor.defs#personalDetailsPref"}}))
 	if got, want := prefs(alice), "["+personal+","+feedView+"]"; got != want {
 		t.Fatalf("after keeping put: %s, want %s", got, want)
 	}
 	// A full put replaces everything.
-	append_(accounts.MustEvent(alice, accounts.TypePreferencesPut, accounts.Preferences{Values: []json.RawMessage{raw(adult)}}))
+	append_(events.Must(alice, &events.PreferencesPut{Values: []json.RawMessage{raw(adult)}}))
 	if got, want := prefs(alice), "["+adult+"]"; got != want {
 		t.Fatalf("after full put: %s, want %s", got, want)
 	}
 	// Preferences of an account this server does not hold are dropped.
-	append_(accounts.MustEvent(ghost, accounts.TypePreferencesPut, accounts.Preferences{Values: []json.RawMessage{raw(adult)}}))
+	append_(events.Must(ghost, &events.PreferencesPut{Values: []json.RawMessage{raw(adult)}}))
 	if got := prefs(ghost); got != "null" {
 		t.Fatalf("unknown account's preferences kept: %s", got)
 	}
@@ -77,7 +78,7 @@ func TestPreferences(t *testing.T) {
 		t.Fatalf("preferences survived deletion: %s", got)
 	}
 	// Private events never reach the firehose.
-	if accounts.MustEvent(alice, accounts.TypePreferencesPut, accounts.Preferences{}).Kind.Public() {
+	if events.Must(alice, &events.PreferencesPut{}).Kind.Public() {
 		t.Fatal("preferences event is public")
 	}
 }

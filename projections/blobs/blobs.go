@@ -16,6 +16,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
 )
@@ -156,60 +157,69 @@ func deleteAccount(w *projections.Writer, did syntax.DID) error {
 
 func applyPrivate(w *projections.Writer, ev *eventlog.Event) error {
 	switch ev.Private.Type {
-	case TypeUploaded:
-		var u Uploaded
-		if err := json.Unmarshal(ev.Private.Data, &u); err != nil {
-			return fmt.Errorf("blobs: decode %s: %w", TypeUploaded, err)
-		}
-		b, err := getBlob(w, ev.DID, u.CID)
-		if err != nil {
-			return err
-		}
-		if b == nil {
-			b = &Blob{CID: u.CID}
-		}
-		if !b.Uploaded {
-			b.Uploaded, b.MimeType, b.DeclaredMime, b.Size, b.UploadedAt = true, u.MimeType, u.DeclaredMime, u.Size, ev.Time.String()
-		}
-		// A fresh upload of an unreferenced blob restarts its grace period.
-		if b.Refs == 0 {
-			if err := setUnreferenced(w, ev.DID, b, eventTime(ev)); err != nil {
-				return err
-			}
-		}
-		return putBlob(w, ev.DID, b)
-	case TypeDeleted:
-		var d Deleted
-		if err := json.Unmarshal(ev.Private.Data, &d); err != nil {
-			return fmt.Errorf("blobs: decode %s: %w", TypeDeleted, err)
-		}
-		b, err := getBlob(w, ev.DID, d.CID)
-		if err != nil || b == nil {
-			return err
-		}
-		if err := setUnreferenced(w, ev.DID, b, 0); err != nil {
-			return err
-		}
-		if b.Refs > 0 {
-			// Still referenced (cannot happen through the collector, which
-			// checks under the account's write lock): keep it as missing.
-			*b = Blob{CID: b.CID, Refs: b.Refs, FirstRef: b.FirstRef}
-			return putBlob(w, ev.DID, b)
-		}
-		return w.Delete(blobKey(ev.DID, d.CID))
-	case TypeQuarantine:
-		var q Quarantine
-		if err := json.Unmarshal(ev.Private.Data, &q); err != nil {
-			return fmt.Errorf("blobs: decode %s: %w", TypeQuarantine, err)
-		}
-		b, err := getBlob(w, ev.DID, q.CID)
-		if err != nil || b == nil {
-			return err
-		}
-		b.Quarantined = q.On
-		return putBlob(w, ev.DID, b)
+	case events.TypeBlobUploaded, events.TypeBlobDeleted, events.TypeBlobQuarantine:
+	default:
+		return nil
+	}
+	p, err := events.Decode(ev.Private)
+	if err != nil {
+		return fmt.Errorf("blobs: %w", err)
+	}
+	switch p := p.(type) {
+	case *events.BlobUploaded:
+		return applyUploaded(w, ev, p)
+	case *events.BlobDeleted:
+		return applyDeleted(w, ev, p)
+	case *events.BlobQuarantine:
+		return applyQuarantine(w, ev, p)
 	}
 	return nil
+}
+
+func applyUploaded(w *projections.Writer, ev *eventlog.Event, u *events.BlobUploaded) error {
+	b, err := getBlob(w, ev.DID, u.CID)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		b = &Blob{CID: u.CID}
+	}
+	if !b.Uploaded {
+		b.Uploaded, b.MimeType, b.DeclaredMime, b.Size, b.UploadedAt = true, u.MimeType, u.DeclaredMime, u.Size, ev.Time.String()
+	}
+	// A fresh upload of an unreferenced blob restarts its grace period.
+	if b.Refs == 0 {
+		if err := setUnreferenced(w, ev.DID, b, eventTime(ev)); err != nil {
+			return err
+		}
+	}
+	return putBlob(w, ev.DID, b)
+}
+
+func applyDeleted(w *projections.Writer, ev *eventlog.Event, d *events.BlobDeleted) error {
+	b, err := getBlob(w, ev.DID, d.CID)
+	if err != nil || b == nil {
+		return err
+	}
+	if err := setUnreferenced(w, ev.DID, b, 0); err != nil {
+		return err
+	}
+	if b.Refs > 0 {
+		// Still referenced (cannot happen through the collector, which
+		// checks under the account's write lock): keep it as missing.
+		*b = Blob{CID: b.CID, Refs: b.Refs, FirstRef: b.FirstRef}
+		return putBlob(w, ev.DID, b)
+	}
+	return w.Delete(blobKey(ev.DID, d.CID))
+}
+
+func applyQuarantine(w *projections.Writer, ev *eventlog.Event, q *events.BlobQuarantine) error {
+	b, err := getBlob(w, ev.DID, q.CID)
+	if err != nil || b == nil {
+		return err
+	}
+	b.Quarantined = q.On
+	return putBlob(w, ev.DID, b)
 }
 
 func applyCommit(w *projections.Writer, ev *eventlog.Event) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/projectiontest"
@@ -68,13 +69,13 @@ func (s *stream) Next() *eventlog.Event {
 	c := blobCID(s.rng.IntN(8)).String()
 	switch k := s.rng.IntN(20); {
 	case k < 4:
-		ev, _ := blobs.Event(r.DID, blobs.TypeUploaded, blobs.Uploaded{CID: c, MimeType: "image/png", DeclaredMime: "image/jpeg", Size: 123})
+		ev, _ := events.New(r.DID, &events.BlobUploaded{CID: c, MimeType: "image/png", DeclaredMime: "image/jpeg", Size: 123})
 		return ev
 	case k < 5:
-		ev, _ := blobs.Event(r.DID, blobs.TypeDeleted, blobs.Deleted{CID: c, Reason: "unreferenced"})
+		ev, _ := events.New(r.DID, &events.BlobDeleted{CID: c, Reason: "unreferenced"})
 		return ev
 	case k < 6:
-		ev, _ := blobs.Event(r.DID, blobs.TypeQuarantine, blobs.Quarantine{CID: c, On: s.rng.IntN(2) == 0})
+		ev, _ := events.New(r.DID, &events.BlobQuarantine{CID: c, On: s.rng.IntN(2) == 0})
 		return ev
 	case k < 16:
 		var writes []commit.Write
@@ -148,7 +149,7 @@ func (e *env) append(evs ...*eventlog.Event) {
 
 func (e *env) upload(i int) {
 	e.t.Helper()
-	ev, err := blobs.Event(e.repo.DID, blobs.TypeUploaded, blobs.Uploaded{CID: blobCID(i).String(), MimeType: "image/png", Size: int64(100 + i)})
+	ev, err := events.New(e.repo.DID, &events.BlobUploaded{CID: blobCID(i).String(), MimeType: "image/png", Size: int64(100 + i)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("unreferenced missing blob kept: %+v", b)
 	}
 	// The collector deletes blob 2.
-	ev, _ := blobs.Event(e.repo.DID, blobs.TypeDeleted, blobs.Deleted{CID: blobCID(2).String(), Reason: "unreferenced"})
+	ev, _ := events.New(e.repo.DID, &events.BlobDeleted{CID: blobCID(2).String(), Reason: "unreferenced"})
 	e.append(ev)
 	if b := e.get(2); b != nil {
 		t.Fatalf("deleted blob kept: %+v", b)
@@ -277,7 +278,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("candidates %v, want %v", got, want)
 	}
 	// Quarantine flags the blob.
-	ev, _ = blobs.Event(e.repo.DID, blobs.TypeQuarantine, blobs.Quarantine{CID: blobCID(1).String(), On: true})
+	ev, _ = events.New(e.repo.DID, &events.BlobQuarantine{CID: blobCID(1).String(), On: true})
 	e.append(ev)
 	if b := e.get(1); !b.Quarantined {
 		t.Fatalf("quarantine: %+v", b)

@@ -13,6 +13,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections/blobs"
 )
@@ -316,10 +317,10 @@ func (t *translated) addBlobEvent(ev *eventlog.Event) error {
 	did := string(ev.DID)
 	seq := seqs(ev.Seq)
 	switch ev.Private.Type {
-	case blobs.TypeUploaded:
-		var u blobs.Uploaded
+	case events.TypeBlobUploaded:
+		var u events.BlobUploaded
 		if err := json.Unmarshal(ev.Private.Data, &u); err != nil {
-			return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, blobs.TypeUploaded, err)
+			return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, events.TypeBlobUploaded, err)
 		}
 		c, err := cid.Parse(u.CID)
 		if err != nil {
@@ -328,17 +329,17 @@ func (t *translated) addBlobEvent(ev *eventlog.Event) error {
 		key := blobKey(ev.DID, u.CID)
 		t.uploads = append(t.uploads, upload{key: key, did: ev.DID, cid: c, seq: ev.Seq})
 		t.ops = append(t.ops, op{tmpl: tmplBlob, args: []string{u.CID, did, key, u.MimeType, itoa(u.Size), millis(ev), seq}})
-	case blobs.TypeDeleted:
-		var d blobs.Deleted
+	case events.TypeBlobDeleted:
+		var d events.BlobDeleted
 		if err := json.Unmarshal(ev.Private.Data, &d); err != nil {
-			return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, blobs.TypeDeleted, err)
+			return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, events.TypeBlobDeleted, err)
 		}
 		t.ops = append(t.ops, op{tmpl: tmplBlobDelete, args: []string{did, d.CID, seq}})
 		t.trash = append(t.trash, trash{blobKey(ev.DID, d.CID), ev.Seq})
-	case blobs.TypeQuarantine:
-		var q blobs.Quarantine
+	case events.TypeBlobQuarantine:
+		var q events.BlobQuarantine
 		if err := json.Unmarshal(ev.Private.Data, &q); err != nil {
-			return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, blobs.TypeQuarantine, err)
+			return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, events.TypeBlobQuarantine, err)
 		}
 		on := "0"
 		if q.On {

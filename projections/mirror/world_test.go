@@ -35,9 +35,9 @@ import (
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
 	"github.com/pdslog/pdslog/eventlog/blobstore/s3"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/mst/car"
 	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/mirror"
@@ -110,7 +110,7 @@ func newWorld(t testing.TB, dir string, seed uint64, n int) *world {
 		}
 		handle := syntax.Handle(fmt.Sprintf("user%d.test", i))
 		w.append(t, commit.SigningKeyEvent(r.DID, r.Key),
-			accounts.MustEvent(r.DID, accounts.TypeAccountCreated, accounts.Created{Handle: handle, PasswordHash: "secret-hash", CreatedAt: "2026-11-26T12:00:00Z"}),
+			events.Must(r.DID, &events.AccountCreated{Handle: handle, PasswordHash: "secret-hash", CreatedAt: "2026-11-26T12:00:00Z"}),
 			&eventlog.Event{Kind: eventlog.KindIdentity, DID: r.DID, Identity: &eventlog.Identity{Handle: handle}},
 			&eventlog.Event{Kind: eventlog.KindAccount, DID: r.DID, Account: &eventlog.Account{Active: true}},
 			genesis, sync)
@@ -146,7 +146,7 @@ func (w *world) upload(t testing.TB, r *committest.Repo) atdata.Blob {
 	if err := w.store.Put(w.ctx, r.DID, c, bytes.NewReader(b), int64(len(b))); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := blobs.Event(r.DID, blobs.TypeUploaded, blobs.Uploaded{CID: c.String(), MimeType: "image/png", Size: int64(len(b))})
+	ev, err := events.New(r.DID, &events.BlobUploaded{CID: c.String(), MimeType: "image/png", Size: int64(len(b))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func (w *world) collect(t testing.TB, r *committest.Repo, b atdata.Blob) {
 	if err := w.store.Delete(w.ctx, r.DID, b.Ref.CID()); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := blobs.Event(r.DID, blobs.TypeDeleted, blobs.Deleted{CID: b.Ref.String(), Reason: "unreferenced"})
+	ev, err := events.New(r.DID, &events.BlobDeleted{CID: b.Ref.String(), Reason: "unreferenced"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,13 +218,13 @@ func (w *world) round(t testing.TB) {
 			t.Fatal(err)
 		}
 		w.pending = append(w.pending, func() {
-			ev, _ := blobs.Event(r.DID, blobs.TypeDeleted, blobs.Deleted{CID: b.Ref.String(), Reason: "unreferenced"})
+			ev, _ := events.New(r.DID, &events.BlobDeleted{CID: b.Ref.String(), Reason: "unreferenced"})
 			w.append(t, ev)
 		})
 	case k < 80:
 		if bs := w.blobsOf[r.DID]; len(bs) > 0 {
 			b := bs[w.rng.IntN(len(bs))]
-			ev, _ := blobs.Event(r.DID, blobs.TypeQuarantine, blobs.Quarantine{CID: b.Ref.String(), On: w.rng.IntN(3) > 0})
+			ev, _ := events.New(r.DID, &events.BlobQuarantine{CID: b.Ref.String(), On: w.rng.IntN(3) > 0})
 			w.append(t, ev)
 		}
 	case k < 86:
@@ -237,7 +237,7 @@ func (w *world) round(t testing.TB) {
 		}
 		w.append(t, &eventlog.Event{Kind: eventlog.KindAccount, DID: r.DID, Account: &eventlog.Account{Active: active, Status: status}})
 	case k < 95: // never mirrored
-		w.append(t, accounts.MustEvent(r.DID, accounts.TypeAccountCreated, accounts.Created{Handle: "x.test", PasswordHash: "secret-hash-2"}))
+		w.append(t, events.Must(r.DID, &events.AccountCreated{Handle: "x.test", PasswordHash: "secret-hash-2"}))
 	default: // a commit that rewrites records holding blobs
 		var ws []commit.Write
 		for p := range r.Records {

@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // keyCache holds parsed did:key public keys: parsing one costs ~20 µs, and
@@ -57,13 +58,14 @@ func (k *SigningKeys) Get(ctx context.Context, did syntax.DID, seq eventlog.Seq)
 	if err != nil {
 		return nil, fmt.Errorf("read signing key: %w", err)
 	}
-	if ev.Private == nil || ev.Private.Type != SigningKeyType || ev.DID != did {
+	if ev.Private == nil || ev.Private.Type != events.TypeSigningKey || ev.DID != did {
 		return nil, fmt.Errorf("commit: seq %d is not %s's signing key", seq, did)
 	}
-	key, err := atcrypto.ParsePrivateMultibase(string(ev.Private.Data))
-	if err != nil {
+	var sk events.SigningKey
+	if err := events.Unmarshal(ev.Private.Data, &sk); err != nil {
 		return nil, fmt.Errorf("parse signing key: %w", err)
 	}
+	key := sk.Key
 	k.cache.Store(did, signingKey{seq: seq, key: key})
 	return key, nil
 }

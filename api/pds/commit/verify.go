@@ -13,19 +13,16 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/mst"
 	"github.com/pdslog/pdslog/mst/car"
 )
 
-// SigningKeyType is the private event type that records an account's repo
-// signing key: Data is the private key in multibase form, sealed at rest.
-// The key in force for a repo is the latest such event before a commit.
-const SigningKeyType = "repo.signing_key"
-
-// SigningKeyEvent returns the event that records key as did's signing key.
+// SigningKeyEvent returns the event that records key as did's signing key
+// (events.TypeSigningKey; the key in force for a repo is the latest such
+// event before a commit).
 func SigningKeyEvent(did syntax.DID, key atcrypto.PrivateKeyExportable) *eventlog.Event {
-	return &eventlog.Event{Kind: eventlog.KindPrivate, DID: did, Private: &eventlog.Private{
-		Type: SigningKeyType, Secret: true, Data: []byte(key.Multibase())}}
+	return events.Must(did, &events.SigningKey{Key: key})
 }
 
 // ErrVerify is what Verifier.Check's errors match.
@@ -35,7 +32,7 @@ var ErrVerify = errors.New("commit: verification failed")
 // commit in the CAR slice (its CID, DID, rev, data root and signature under
 // the repo's signing key), each create/update record block, and that
 // inverting the ops on the event's blocks alone gives back prevData (the
-// sync v1.1 proof). It learns signing keys from SigningKeyType events. Use
+// sync v1.1 proof). It learns signing keys from events.TypeSigningKey events. Use
 // Check as eventlog.VerifyOptions.Check.
 type Verifier struct {
 	mu   sync.Mutex
@@ -49,14 +46,14 @@ func NewVerifier() *Verifier { return &Verifier{keys: map[syntax.DID]atcrypto.Pu
 func (v *Verifier) Check(ctx context.Context, ev *eventlog.Event) error {
 	switch ev.Kind {
 	case eventlog.KindPrivate:
-		if ev.Private.Type != SigningKeyType {
+		if ev.Private.Type != events.TypeSigningKey {
 			return nil
 		}
-		priv, err := atcrypto.ParsePrivateMultibase(string(ev.Private.Data))
-		if err != nil {
+		var sk events.SigningKey
+		if err := events.Unmarshal(ev.Private.Data, &sk); err != nil {
 			return fmt.Errorf("%w: signing key: %v", ErrVerify, err)
 		}
-		pub, err := priv.PublicKey()
+		pub, err := sk.Key.PublicKey()
 		if err != nil {
 			return fmt.Errorf("%w: signing key: %v", ErrVerify, err)
 		}

@@ -1,0 +1,109 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/pdslog/pdslog/eventlog"
+)
+
+// Payload is the payload of a private event.
+type Payload interface {
+	// Type is the event type name, as stored in eventlog.Private.Type.
+	Type() string
+	// Secret reports whether the log seals the payload at rest.
+	Secret() bool
+}
+
+// rawPayload is a payload whose data is not JSON.
+type rawPayload interface {
+	Payload
+	encode() ([]byte, error)
+	decode([]byte) error
+}
+
+// ErrUnknownType is returned by Decode for a type this catalogue does not
+// list (an event written by a newer pdslog): readers skip such events.
+var ErrUnknownType = errors.New("events: unknown private event type")
+
+// New wraps p as a private event about did.
+func New(did syntax.DID, p Payload) (*eventlog.Event, error) {
+	var data []byte
+	var err error
+	if r, ok := p.(rawPayload); ok {
+		data, err = r.encode()
+	} else {
+		data, err = json.Marshal(p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("events: encode %s: %w", p.Type(), err)
+	}
+	return &eventlog.Event{Kind: eventlog.KindPrivate, DID: did,
+		Private: &eventlog.Private{Type: p.Type(), Secret: p.Secret(), Data: data}}, nil
+}
+
+// Must is New for payloads that always encode (every type here but a
+// SigningKey without a key).
+func Must(did syntax.DID, p Payload) *eventlog.Event {
+	ev, err := New(did, p)
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
+// Decode returns the typed payload of a private event: a pointer to one of
+// this package's payload types. It wraps ErrUnknownType for a type not in
+// the catalogue.
+func Decode(pr *eventlog.Private) (Payload, error) {
+	mk, ok := catalogue[pr.Type]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownType, pr.Type)
+	}
+	p := mk()
+	if err := Unmarshal(pr.Data, p); err != nil {
+		return nil, fmt.Errorf("events: decode %s: %w", pr.Type, err)
+	}
+	return p, nil
+}
+
+// Unmarshal decodes data into p, a pointer to a payload of p's type.
+func Unmarshal(data []byte, p Payload) error {
+	if r, ok := p.(rawPayload); ok {
+		return r.decode(data)
+	}
+	return json.Unmarshal(data, p)
+}
+
+// Types lists every type name in the catalogue, sorted.
+func Types() []string {
+	out := make([]string, 0, len(catalogue))
+	for t := range catalogue {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// catalogue maps each type name to a constructor of its payload.
+var catalogue = map[string]func() Payload{
+	TypeAccountCreated:     func() Payload { return new(AccountCreated) },
+	TypePassword:           func() Payload { return new(Password) },
+	TypeEmail:              func() Payload { return new(Email) },
+	TypeSessionCreated:     func() Payload { return new(SessionCreated) },
+	TypeSessionRotated:     func() Payload { return new(SessionRotated) },
+	TypeSessionRevoked:     func() Payload { return new(SessionRevoked) },
+	TypeAppPasswordCreated: func() Payload { return new(AppPasswordCreated) },
+	TypeAppPasswordRevoked: func() Payload { return new(AppPasswordRevoked) },
+	TypeInviteCreated:      func() Payload { return new(InviteCreated) },
+	TypeInviteDisabled:     func() Payload { return new(InviteDisabled) },
+	TypePreferencesPut:     func() Payload { return new(PreferencesPut) },
+	TypeBlobUploaded:       func() Payload { return new(BlobUploaded) },
+	TypeBlobDeleted:        func() Payload { return new(BlobDeleted) },
+	TypeBlobQuarantine:     func() Payload { return new(BlobQuarantine) },
+	TypeSigningKey:         func() Payload { return new(SigningKey) },
+}
