@@ -120,7 +120,7 @@ func (c *restoreCommand) run(ctx context.Context, args []string) error {
 	started := false
 	o := backup.RestoreOptions{Target: t, Generation: c.generation, AtTime: at, AtSeq: eventlog.Seq(c.seq),
 		LogDir: filepath.Join(c.dataDir, logSubdir), KeysDir: filepath.Join(c.dataDir, filepath.Dir(sealKeyPath)),
-		SealKeyName: filepath.Base(sealKeyPath), Identities: ids, BlobDest: dst, BlobEvents: blobEvents, Logger: logger,
+		SealKeyName: filepath.Base(sealKeyPath), Identities: ids, BlobDest: dst, Logger: logger,
 		Progress: func(done, total eventlog.Seq) {
 			if !started {
 				p.start(total)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,13 +12,11 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/backup"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
-	"github.com/pdslog/pdslog/projections/blobs"
 )
 
 // backupStatePath is where a data dir records the backup generation it
@@ -144,7 +141,7 @@ func (s *backupSettings) shipper(l *eventlog.Log, dataDir string, local blobstor
 	}
 	o := backup.Options{Log: l, Target: t, StatePath: filepath.Join(dataDir, backupStatePath),
 		KeysDir: filepath.Join(dataDir, filepath.Dir(sealKeyPath)), KeysRecipients: rcpt, KeysMethod: method,
-		BlobEvents: blobEvents, RPO: s.rpo, LagWarn: s.lagWarn, CompactEvery: s.purgeWindow, SeqReserve: s.seqReserve,
+		RPO: s.rpo, LagWarn: s.lagWarn, CompactEvery: s.purgeWindow, SeqReserve: s.seqReserve,
 		SegmentBytes: s.segmentBytes, Logger: logger}
 	if external != nil {
 		o.ExternalBlobs = external
@@ -152,33 +149,6 @@ func (s *backupSettings) shipper(l *eventlog.Log, dataDir string, local blobstor
 		o.LocalBlobs = local
 	}
 	return backup.New(o)
-}
-
-// blobEvents reads the blobs projection's private events for the backup.
-func blobEvents(ev *eventlog.Event) (uploaded, deleted []backup.BlobRef) {
-	if ev.Private == nil {
-		return nil, nil
-	}
-	var p struct {
-		CID string `json:"cid"`
-	}
-	switch ev.Private.Type {
-	case blobs.TypeUploaded, blobs.TypeDeleted:
-	default:
-		return nil, nil
-	}
-	if err := json.Unmarshal(ev.Private.Data, &p); err != nil {
-		return nil, nil
-	}
-	c, err := cid.Parse(p.CID)
-	if err != nil {
-		return nil, nil
-	}
-	ref := []backup.BlobRef{{DID: ev.DID, CID: c}}
-	if ev.Private.Type == blobs.TypeUploaded {
-		return ref, nil
-	}
-	return nil, ref
 }
 
 // startBackup runs the shipper inside serve, beside the projections: it

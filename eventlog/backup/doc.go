@@ -3,9 +3,9 @@
 //
 // It lives under eventlog because it needs nothing but the log: it ships
 // the log's stored values as they are (secrets stay sealed) and puts them
-// back through eventlog.Importer. What the log's private payloads mean
-// (which blobs an event uploads) comes in as a function (BlobEvents), so
-// nothing here imports projections or api. Objects go through the narrow
+// back through eventlog.Importer; which blobs an event uploads it reads
+// from the catalogue of private events (eventlog/events), so nothing here
+// imports projections or api. Objects go through the narrow
 // objstore.Store (S3-compatible buckets, or a directory), whose backends
 // pass one conformance suite.
 //

@@ -133,6 +133,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if o.Prefetch <= 0 {
 		o.Prefetch = 4
 	}
+	if o.BlobEvents == nil {
+		o.BlobEvents = BlobsOfEvent
+	}
 	if o.SealKeyName == "" {
 		o.SealKeyName = eventlog.SealKeyFile
 	}

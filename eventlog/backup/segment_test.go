@@ -12,6 +12,7 @@ import (
 
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // testSegment encodes n events of a random stream from seq first, with a
@@ -256,4 +257,31 @@ func FuzzManifest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBlobsOfEvent(t *testing.T) {
+	did := eventlogtest.DID(1)
+	const c = "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"
+	for _, tc := range []struct {
+		name     string
+		ev       *eventlog.Event
+		up, down int
+	}{
+		{"uploaded", events.Must(did, &events.BlobUploaded{CID: c, Size: 3}), 1, 0},
+		{"deleted", events.Must(did, &events.BlobDeleted{CID: c}), 0, 1},
+		{"quarantine", events.Must(did, &events.BlobQuarantine{CID: c, On: true}), 0, 0},
+		{"bad cid", events.Must(did, &events.BlobUploaded{CID: "nope"}), 0, 0},
+		{"garbage", &eventlog.Event{Kind: eventlog.KindPrivate, DID: did, Private: &eventlog.Private{Type: events.TypeBlobUploaded, Data: []byte("{")}}, 0, 0},
+		{"commit", eventlogtest.NewRepo(did).Commit(eventlogtest.NewClock(), nil, 1), 0, 0},
+	} {
+		up, down := BlobsOfEvent(tc.ev)
+		if len(up) != tc.up || len(down) != tc.down {
+			t.Errorf("%s: %v %v", tc.name, up, down)
+		}
+		for _, r := range append(up, down...) {
+			if r.DID != did || r.CID.String() != c {
+				t.Errorf("%s: %+v", tc.name, r)
+			}
+		}
+	}
 }

@@ -41,8 +41,7 @@ type BlobRef struct {
 }
 
 // BlobEvents tells which blobs an event records as uploaded and as
-// deleted. The log does not know what its private payloads mean; the
-// blobs projection does, and the caller passes its reading here.
+// deleted (BlobsOfEvent, the default, reads eventlog/events' blob types).
 type BlobEvents func(ev *eventlog.Event) (uploaded, deleted []BlobRef)
 
 // Options configure a Shipper.
@@ -152,6 +151,9 @@ func New(o Options) (*Shipper, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.BlobEvents == nil {
+		o.BlobEvents = BlobsOfEvent
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -3,7 +3,6 @@ package backup
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -27,6 +26,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // env is a data dir's worth of real parts: a Pebble log in a temp dir with
@@ -85,32 +85,11 @@ func (e *env) openTarget(url string) *Target {
 	return tg
 }
 
-// blobEvents reads the blob events the tests append (as projections/blobs
-// writes them).
-func blobEvents(ev *eventlog.Event) (up, del []BlobRef) {
-	if ev.Private == nil || !strings.HasPrefix(ev.Private.Type, "blob.") {
-		return nil, nil
-	}
-	var p struct{ CID string }
-	if json.Unmarshal(ev.Private.Data, &p) != nil {
-		return nil, nil
-	}
-	c, err := cid.Parse(p.CID)
-	if err != nil {
-		return nil, nil
-	}
-	ref := []BlobRef{{DID: ev.DID, CID: c}}
-	if ev.Private.Type == "blob.uploaded" {
-		return ref, nil
-	}
-	return nil, ref
-}
-
 func (e *env) shipper(mod func(*Options)) *Shipper {
 	e.t.Helper()
 	o := Options{Log: e.log, Target: e.target, StatePath: filepath.Join(e.dir, "backup", "state.json"),
 		KeysDir: filepath.Join(e.dir, "keys"), KeysRecipients: []age.Recipient{e.rec}, KeysMethod: "passphrase",
-		LocalBlobs: e.blobs, BlobEvents: blobEvents, RPO: 200 * time.Millisecond, SeqReserve: 1000, Logger: quiet,
+		LocalBlobs: e.blobs, RPO: 200 * time.Millisecond, SeqReserve: 1000, Logger: quiet,
 		FlushTimeout: time.Second}
 	if mod != nil {
 		mod(&o)
@@ -147,9 +126,8 @@ func (e *env) uploadBlob(did syntax.DID, data []byte) cid.Cid {
 	if err := e.blobs.Put(context.Background(), did, c, bytes.NewReader(data), int64(len(data))); err != nil {
 		e.t.Fatal(err)
 	}
-	b, _ := json.Marshal(map[string]any{"cid": c.String(), "size": len(data)})
-	if _, err := e.log.Append(context.Background(), &eventlog.Event{Kind: eventlog.KindPrivate, DID: did,
-		Private: &eventlog.Private{Type: "blob.uploaded", Data: b}}); err != nil {
+	ev := events.Must(did, &events.BlobUploaded{CID: c.String(), MimeType: "application/octet-stream", Size: int64(len(data))})
+	if _, err := e.log.Append(context.Background(), ev); err != nil {
 		e.t.Fatal(err)
 	}
 	return c
@@ -164,7 +142,7 @@ func (e *env) restore(mod func(*RestoreOptions)) (*RestoreResult, *eventlog.Log,
 		e.t.Fatal(err)
 	}
 	o := RestoreOptions{Target: e.target, LogDir: filepath.Join(dir, "eventlog"), KeysDir: filepath.Join(dir, "keys"),
-		Identities: []age.Identity{e.id}, BlobDest: dst, BlobEvents: blobEvents, Logger: quiet}
+		Identities: []age.Identity{e.id}, BlobDest: dst, Logger: quiet}
 	if mod != nil {
 		mod(&o)
 	}
