@@ -337,6 +337,19 @@ func TestBackupDisaster(t *testing.T) {
 		}
 	}
 
+	// The restored server ships again (a new generation), and says so.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"pdslog_backup_lag_events", "pdslog_backup_lag_seconds", "pdslog_backup_ship_lag_seconds_bucket"} {
+		if !strings.Contains(string(mb), m) {
+			t.Fatalf("/metrics has no %s", m)
+		}
+	}
+
 	// The relay reconnects from its old cursor; then everyone writes again.
 	rel = follow(t, c.addr, served)
 	for _, a := range accts {
