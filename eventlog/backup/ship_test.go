@@ -648,3 +648,31 @@ func TestRestoreRefusesWhatFailsCheck(t *testing.T) {
 		}
 	}
 }
+
+// A server writing a little at a time cuts many small segments; Compact
+// merges them (leaving the newest alone), and the backup restores the same.
+func TestCompactMergesSmallSegments(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.shipper(func(o *Options) { o.SegmentBytes = 64 << 10 })
+	for range 12 {
+		e.append(3)
+		if err := s.CatchUp(ctx, 0); err != nil { // also compacts: merges as it goes
+			t.Fatal(err)
+		}
+	}
+	before := s.Stats().Segments
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	segs := segmentsOf(t, e.target, s.Generation())
+	if before < 12 || len(segs) > 3 {
+		t.Fatalf("%d segments uploaded, %d left after merging", before, len(segs))
+	}
+	if segs[len(segs)-1].Last != e.log.Head() {
+		t.Fatalf("backup ends at %d, log at %d", segs[len(segs)-1].Last, e.log.Head())
+	}
+	_, got, _ := e.restore(nil)
+	sameLog(t, e.log, got, e.log.Head())
+	t.Logf("%d segments uploaded, %d after merging", before, len(segs))
+}
