@@ -20,6 +20,7 @@ type backupCommand struct {
 	settings   backupSettings
 	local      localBlobSettings
 	once       bool
+	follow     bool
 	statusOf   bool
 	maxLag     uint64
 	generation string
@@ -54,6 +55,7 @@ func (c *backupCommand) run(ctx context.Context, args []string) error {
 		f.String(&c.generation, "generation", "", "generation to report on (default: the latest)")
 	} else {
 		f.Bool(&c.once, "once", false, "stop once caught up with the log's head (for cron)")
+		f.Bool(&c.follow, "follow", true, "keep shipping new events until interrupted (the default; --once overrides)")
 	}
 	if err := f.parse(args); err != nil {
 		return err
@@ -102,7 +104,7 @@ func (c *backupCommand) run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stdout, "backup: %s generation %s caught up with seq %d: %d events in %s (%s events/s), %d segments, %d bytes (%.1f bytes/event), %d blobs (%d bytes), %d manifest writes\n",
 		c.settings.url, sh.Generation(), head, st.Events, took.Round(time.Millisecond), human(float64(st.Events)/max(took.Seconds(), 1e-9)),
 		st.Segments, st.SegmentBytes, perEvent, st.Blobs, st.BlobBytes, st.ManifestWrites)
-	if c.once {
+	if c.once || !c.follow {
 		return nil
 	}
 	logger.Info("backup following the log", "seq", head)
