@@ -357,9 +357,28 @@ func TestBackupDisaster(t *testing.T) {
 			t.Fatalf("write after restore: %d %v", st, err)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for rel.count() < 2*len(accts) && time.Now().Before(deadline) {
+	// Wait for the new commits: those after the #syncs the restore appended.
+	newCommits := func() int {
+		rel.mu.Lock()
+		defer rel.mu.Unlock()
+		var lastSync int64
+		n := 0
+		for _, f := range rel.frames {
+			switch {
+			case f.kind == "sync":
+				lastSync = f.seq
+			case f.kind == "commit" && lastSync > 0 && f.seq > lastSync:
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for newCommits() < len(accts) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
+	}
+	if n := newCommits(); n < len(accts) {
+		t.Fatalf("relay saw %d commits after the restore's #syncs, want %d", n, len(accts))
 	}
 	after := rel.stop()
 	lastRev := map[string]string{}

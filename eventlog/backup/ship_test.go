@@ -289,8 +289,10 @@ func TestShipFollowsWithinRPO(t *testing.T) {
 		worst = max(worst, time.Since(start))
 		time.Sleep(time.Duration(round*20) * time.Millisecond)
 	}
-	// RPO is 200ms here; allow 5x for -race on a shared 2-core box.
-	if worst > time.Second {
+	// RPO is 200ms here: without the timed cut nothing would ship at all
+	// (the segments never reach SegmentBytes); allow 15x for -race on a
+	// shared, loaded 2-core box.
+	if worst > 3*time.Second {
 		t.Fatalf("worst append-to-shipped %s, RPO 200ms", worst)
 	}
 	if lag := s.Lag(); lag.Events != 0 || lag.Age != 0 {
