@@ -407,6 +407,9 @@ func TestBackupDisaster(t *testing.T) {
 			lastRev[f.repo] = f.rev
 		}
 	}
+	if len(synced) != len(accts) {
+		t.Fatalf("the restore announced %d of %d repos by #sync", len(synced), len(accts))
+	}
 	if commits < len(accts) {
 		t.Fatalf("relay saw %d new commits after the restore, want %d (frames %+v)", commits, len(accts), after)
 	}
