@@ -1,96 +1,140 @@
 package api
 
-import "github.com/pdslog/pdslog/api/server"
+import (
+	"net/http"
+	"strings"
 
-// routes is the route table: every endpoint the server answers.
-func (s *Server) routes() {
-	e := s.e
-	e.GET("/xrpc/_health", s.health)
-	e.GET("/ready", s.ready)
-	e.GET("/metrics", s.metricsHandler)
+	"github.com/labstack/echo/v4"
+)
 
-	e.GET("/.well-known/atproto-did", s.server.AtprotoDID)
-	e.GET("/.well-known/did.json", s.server.DIDDocument)
+// route is one entry of the route table: an HTTP method and path (for XRPC,
+// /xrpc/NSID), the credential policy and the handler.
+type route struct {
+	method string
+	path   string
+	auth   policy
+	h      echo.HandlerFunc
+}
 
-	// com.atproto.server
-	e.GET("/xrpc/com.atproto.server.describeServer", s.server.DescribeServer)
-	if su := s.opts.Signup; su != nil {
-		e.POST("/xrpc/com.atproto.server.createAccount", su.CreateAccount)
-		e.POST("/xrpc/com.atproto.identity.updateHandle", su.UpdateHandle)
-		e.GET("/xrpc/com.atproto.identity.getRecommendedDidCredentials", su.GetRecommendedDidCredentials)
+const (
+	get  = http.MethodGet
+	post = http.MethodPost
+)
+
+func x(method, nsid string, p policy, h echo.HandlerFunc) route {
+	return route{method: method, path: "/xrpc/" + nsid, auth: p, h: h}
+}
+
+// routes is the route table: every endpoint the server answers, with its
+// credential policy. A method's auth is declared here and nowhere else.
+func (s *Server) routes() []route {
+	sv, id, rp, bl, sy, ac := s.server, s.identity, s.repo, s.blob, s.sync, s.actor
+	rs := []route{
+		{get, "/xrpc/_health", none, s.health},
+		{get, "/ready", none, s.ready},
+		{get, "/metrics", none, s.metricsHandler},
+		{get, "/.well-known/atproto-did", none, sv.AtprotoDID},
+		{get, "/.well-known/did.json", none, sv.DIDDocument},
+
+		// com.atproto.server
+		x(get, "com.atproto.server.describeServer", optional, sv.DescribeServer),
+		x(post, "com.atproto.server.createAccount", optional, sv.CreateAccount),
+		x(post, "com.atproto.server.createSession", optional, sv.CreateSession),
+		x(get, "com.atproto.server.getSession", access, sv.GetSession),
+		x(post, "com.atproto.server.refreshSession", refresh, sv.RefreshSession),
+		x(post, "com.atproto.server.deleteSession", refresh, sv.DeleteSession),
+		x(post, "com.atproto.server.createAppPassword", access, sv.CreateAppPassword),
+		x(get, "com.atproto.server.listAppPasswords", access, sv.ListAppPasswords),
+		x(post, "com.atproto.server.revokeAppPassword", access, sv.RevokeAppPassword),
+		x(post, "com.atproto.server.activateAccount", access, sv.ActivateAccount),
+		x(post, "com.atproto.server.deactivateAccount", access, sv.DeactivateAccount),
+		x(get, "com.atproto.server.checkAccountStatus", access, sv.CheckAccountStatus),
+		x(get, "com.atproto.server.getServiceAuth", access, sv.GetServiceAuth),
+		x(post, "com.atproto.server.requestEmailConfirmation", access, sv.RequestEmailConfirmation),
+		x(post, "com.atproto.server.confirmEmail", access, sv.ConfirmEmail),
+		x(post, "com.atproto.server.requestEmailUpdate", access, sv.RequestEmailUpdate),
+		x(post, "com.atproto.server.updateEmail", access, sv.UpdateEmail),
+		x(post, "com.atproto.server.requestPasswordReset", optional, sv.RequestPasswordReset),
+		x(post, "com.atproto.server.resetPassword", optional, sv.ResetPassword),
+		x(post, "com.atproto.server.requestAccountDelete", access, sv.RequestAccountDelete),
+		x(post, "com.atproto.server.deleteAccount", optional, sv.DeleteAccount),
+		x(post, "com.atproto.server.createInviteCode", admin, sv.CreateInviteCode),
+		x(post, "com.atproto.server.createInviteCodes", admin, sv.CreateInviteCodes),
+
+		// com.atproto.admin
+		x(post, "com.atproto.admin.deleteAccount", admin, sv.AdminDeleteAccount),
+		x(post, "com.atproto.admin.updateSubjectStatus", admin, sv.UpdateSubjectStatus),
+		x(get, "com.atproto.admin.getSubjectStatus", admin, sv.GetSubjectStatus),
+		x(post, "com.atproto.admin.sendEmail", admin, sv.AdminSendEmail),
+
+		// com.atproto.identity
+		x(get, "com.atproto.identity.resolveHandle", optional, id.ResolveHandle),
+		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
+		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
+		x(post, "com.atproto.identity.requestPlcOperationSignature", access, id.RequestPLCOperationSignature),
+
+		// com.atproto.repo
+		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),
+		x(get, "com.atproto.repo.listRecords", optional, rp.ListRecords),
+		x(get, "com.atproto.repo.describeRepo", optional, rp.DescribeRepo),
+		x(post, "com.atproto.repo.createRecord", access, rp.CreateRecord),
+		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord),
+		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),
+		x(post, "com.atproto.repo.applyWrites", access, rp.ApplyWrites),
+		x(post, "com.atproto.repo.uploadBlob", access, bl.UploadBlob),
+		x(get, "com.atproto.repo.listMissingBlobs", access, bl.ListMissingBlobs),
+
+		// com.atproto.sync: owners and the admin also read inactive repos
+		x(get, "com.atproto.sync.getBlob", optionalOrAdmin, bl.GetBlob),
+		x(get, "com.atproto.sync.listBlobs", optionalOrAdmin, bl.ListBlobs),
+		x(get, "com.atproto.sync.getRepo", optionalOrAdmin, sy.GetRepo),
+		x(get, "com.atproto.sync.getBlocks", optionalOrAdmin, sy.GetBlocks),
+		x(get, "com.atproto.sync.getRecord", optionalOrAdmin, sy.GetRecord),
+		x(get, "com.atproto.sync.getLatestCommit", optionalOrAdmin, sy.GetLatestCommit),
+		x(get, "com.atproto.sync.getRepoStatus", optionalOrAdmin, sy.GetRepoStatus),
+		x(get, "com.atproto.sync.listRepos", optionalOrAdmin, sy.ListRepos),
+		x(get, "com.atproto.sync.subscribeRepos", none, s.firehose.SubscribeRepos),
+
+		// app.bsky, served here in the AppView's place: preferences
+		x(get, "app.bsky.actor.getPreferences", access, ac.GetPreferences),
+		x(post, "app.bsky.actor.putPreferences", access, ac.PutPreferences),
 	}
-	if ss := s.opts.Sessions; ss != nil {
-		admin := &server.Admin{Password: s.opts.AdminPassword, Sessions: ss, Hostname: s.opts.Service.Hostname, ServiceDID: s.opts.Service.DID(),
-			Blobs: s.opts.BlobIndex}
-		if s.blob != nil {
-			admin.DeleteBlobs = s.blob.DeleteAccountBlobs
-		}
-		e.POST("/xrpc/com.atproto.admin.deleteAccount", admin.DeleteAccount)
-		e.POST("/xrpc/com.atproto.admin.updateSubjectStatus", admin.UpdateSubjectStatus)
-		e.GET("/xrpc/com.atproto.admin.getSubjectStatus", admin.GetSubjectStatus)
-		e.POST("/xrpc/com.atproto.server.createInviteCode", admin.CreateInviteCode)
-		e.POST("/xrpc/com.atproto.server.createInviteCodes", admin.CreateInviteCodes)
-		e.POST("/xrpc/com.atproto.server.createSession", ss.CreateSession)
-		e.GET("/xrpc/com.atproto.server.getSession", ss.GetSession)
-		e.POST("/xrpc/com.atproto.server.refreshSession", ss.RefreshSession)
-		e.POST("/xrpc/com.atproto.server.deleteSession", ss.DeleteSession)
-		e.POST("/xrpc/com.atproto.server.createAppPassword", ss.CreateAppPassword)
-		e.POST("/xrpc/com.atproto.server.deactivateAccount", ss.DeactivateAccount)
-		e.GET("/xrpc/com.atproto.server.getServiceAuth", ss.GetServiceAuth)
-		e.GET("/xrpc/com.atproto.server.checkAccountStatus", ss.CheckAccountStatus)
-		e.POST("/xrpc/com.atproto.server.activateAccount", ss.ActivateAccount)
-		e.GET("/xrpc/com.atproto.server.listAppPasswords", ss.ListAppPasswords)
-		e.POST("/xrpc/com.atproto.server.revokeAppPassword", ss.RevokeAppPassword)
-	}
-
-	// com.atproto.identity
-	e.GET("/xrpc/com.atproto.identity.resolveHandle", s.identity.ResolveHandle)
-
-	// com.atproto.repo
-	e.GET("/xrpc/com.atproto.repo.getRecord", s.repo.GetRecord)
-	e.GET("/xrpc/com.atproto.repo.listRecords", s.repo.ListRecords)
-	e.GET("/xrpc/com.atproto.repo.describeRepo", s.repo.DescribeRepo)
-	e.POST("/xrpc/com.atproto.repo.createRecord", s.repo.CreateRecord)
-	e.POST("/xrpc/com.atproto.repo.putRecord", s.repo.PutRecord)
-	e.POST("/xrpc/com.atproto.repo.deleteRecord", s.repo.DeleteRecord)
-	e.POST("/xrpc/com.atproto.repo.applyWrites", s.repo.ApplyWrites)
-
-	// blobs
-	if b := s.blob; b != nil {
-		e.POST("/xrpc/com.atproto.repo.uploadBlob", b.UploadBlob)
-		e.GET("/xrpc/com.atproto.repo.listMissingBlobs", b.ListMissingBlobs)
-		e.GET("/xrpc/com.atproto.sync.getBlob", b.GetBlob)
-		e.GET("/xrpc/com.atproto.sync.listBlobs", b.ListBlobs)
-	}
-
-	// com.atproto.sync.subscribeRepos (websocket)
-	if f := s.firehose; f != nil {
-		e.GET("/xrpc/com.atproto.sync.subscribeRepos", f.SubscribeRepos)
-	}
-
-	// app.bsky, served here in the AppView's place: preferences, and
-	// read-after-write over the AppView's answers
-	e.GET("/xrpc/app.bsky.actor.getPreferences", s.actor.GetPreferences)
-	e.POST("/xrpc/app.bsky.actor.putPreferences", s.actor.PutPreferences)
 	if p := s.proxy; p != nil {
-		e.GET("/xrpc/app.bsky.actor.getProfile", p.GetProfile)
-		e.GET("/xrpc/app.bsky.actor.getProfiles", p.GetProfiles)
-		e.GET("/xrpc/app.bsky.feed.getAuthorFeed", p.GetAuthorFeed)
-		e.GET("/xrpc/app.bsky.feed.getTimeline", p.GetTimeline)
-		e.GET("/xrpc/app.bsky.feed.getPostThread", p.GetPostThread)
-		e.GET("/xrpc/app.bsky.feed.getActorLikes", p.GetActorLikes)
+		// read-after-write over the AppView's answers
+		rs = append(rs,
+			x(get, "app.bsky.actor.getProfile", optional, p.GetProfile),
+			x(get, "app.bsky.actor.getProfiles", optional, p.GetProfiles),
+			x(get, "app.bsky.feed.getAuthorFeed", optional, p.GetAuthorFeed),
+			x(get, "app.bsky.feed.getTimeline", optional, p.GetTimeline),
+			x(get, "app.bsky.feed.getPostThread", optional, p.GetPostThread),
+			x(get, "app.bsky.feed.getActorLikes", optional, p.GetActorLikes),
+		)
 	}
+	return rs
+}
 
-	// everything else: proxied (atproto-proxy, default routes) or 501
-	// com.atproto.sync reads
-	if h := s.sync; h != nil {
-		e.GET("/xrpc/com.atproto.sync.getRepo", h.GetRepo)
-		e.GET("/xrpc/com.atproto.sync.getBlocks", h.GetBlocks)
-		e.GET("/xrpc/com.atproto.sync.getRecord", h.GetRecord)
-		e.GET("/xrpc/com.atproto.sync.getLatestCommit", h.GetLatestCommit)
-		e.GET("/xrpc/com.atproto.sync.getRepoStatus", h.GetRepoStatus)
-		e.GET("/xrpc/com.atproto.sync.listRepos", h.ListRepos)
+// route registers the route table, then the catch-all: every other XRPC
+// method is proxied (atproto-proxy header or default routes) or 501, with
+// an optional access token (the proxy signs for the caller).
+func (s *Server) route() {
+	for _, r := range s.routes() {
+		var mw []echo.MiddlewareFunc
+		if r.auth != none {
+			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
+		}
+		s.e.Add(r.method, r.path, r.h, mw...)
 	}
+	s.e.Any("/xrpc/:nsid", s.notImplemented, s.catchAllAuth)
+}
 
-	e.Any("/xrpc/:nsid", s.notImplemented)
+// catchAllAuth is the optional policy for whatever method the catch-all
+// answers.
+func (s *Server) catchAllAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		nsid := c.Param("nsid")
+		if strings.HasPrefix(nsid, "_") {
+			return next(c)
+		}
+		return s.authenticate(optional, nsid)(next)(c)
+	}
 }

@@ -97,6 +97,11 @@ func testFault(t *testing.T, inj errorfs.Injector) {
 		t.Fatalf("head = %d, want 50", head)
 	}
 
+	select {
+	case <-l.Failed():
+		t.Fatal("Failed closed before any failure")
+	default:
+	}
 	toggle.On()
 	// A commit, so that the failed batch also carries a repo head update.
 	r := s.Repos[0]
@@ -106,6 +111,11 @@ func testFault(t *testing.T, inj errorfs.Injector) {
 	failed := r.Commit(s.Clock, r.RandomOps(s.Rng, s.Clock, 3), 2000)
 	if seq, err := l.Append(ctx, failed); !errors.Is(err, eventlog.ErrFailed) {
 		t.Fatalf("append under fault: seq %d err %v, want ErrFailed", seq, err)
+	}
+	select {
+	case <-l.Failed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Failed not closed after a failed append")
 	}
 	checkFailedLog(t, l, head, acked, r.DID)
 

@@ -96,6 +96,8 @@ type Log struct {
 	// failed holds the first write or sync error; once set nothing more is
 	// acknowledged.
 	failed atomic.Pointer[error]
+	// failedCh is closed when failed is set (Failed).
+	failedCh chan struct{}
 	// purges counts completed purges (Purges).
 	purges atomic.Uint64
 
@@ -141,7 +143,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	}
 	l := &Log{
 		db: db, opts: o, sealer: s, logger: o.Logger.With("component", "eventlog"),
-		notifyCh: make(chan struct{}), reqs: make(chan *request, 1024),
+		notifyCh: make(chan struct{}), failedCh: make(chan struct{}), reqs: make(chan *request, 1024),
 		done: make(chan struct{}), quit: make(chan struct{}),
 	}
 	last, err := l.lastSeq()
@@ -243,6 +245,7 @@ func (l *Log) fail(err error) {
 	wrapped := fmt.Errorf("%w: %v", ErrFailed, err)
 	if l.failed.CompareAndSwap(nil, &wrapped) {
 		l.logger.Error("log write failed; refusing further appends until reopened", "err", err)
+		close(l.failedCh)
 		l.notifyMu.Lock()
 		close(l.notifyCh)
 		l.notifyCh = make(chan struct{})

@@ -27,7 +27,7 @@ func (h *Handlers) GetPreferences(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, err := h.Accounts.Preferences(c.Request().Context(), caller.DID)
+	stored, err := h.PDS.Accounts.Preferences(c.Request().Context(), caller.DID)
 	if err != nil {
 		return err
 	}

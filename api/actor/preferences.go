@@ -10,30 +10,19 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/lexicon"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/proxy"
-	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/accounts"
 )
 
 // Handlers serve the preference methods.
 type Handlers struct {
-	Log      *eventlog.Log
-	Runner   *projections.Runner
-	Accounts *accounts.Projection
+	PDS *pds.PDS
 	// Proxy, if set, forwards calls whose atproto-proxy header names
 	// another AppView.
 	Proxy *proxy.Proxy
-	// Now is the clock declared ages are computed at (nil: time.Now).
-	Now func() time.Time
 }
 
-func (h *Handlers) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
-}
+func (h *Handlers) now() time.Time { return h.PDS.Now() }
 
 // Preference types with special rules (the reference's preference/util.ts).
 const (

@@ -81,16 +81,7 @@ func (h *Handlers) PutPreferences(c echo.Context) error {
 	if !full {
 		put.Keep = []string{typePersonalDetails}
 	}
-	ev, err := events.New(caller.DID, &put)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	seq, err := h.Log.Append(ctx, ev)
-	if err != nil {
-		return err
-	}
-	if err := h.Runner.CatchUp(ctx, seq); err != nil {
+	if err := h.PDS.PutPreferences(c.Request().Context(), caller.DID, put); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusOK)

@@ -20,21 +20,18 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/auth"
-	"github.com/pdslog/pdslog/api/blob"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
-	"github.com/pdslog/pdslog/api/pds/lexicon"
-	"github.com/pdslog/pdslog/api/ratelimit"
-	"github.com/pdslog/pdslog/api/server"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
-	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/accounts"
@@ -45,14 +42,16 @@ import (
 )
 
 // Service is the test server's description.
-var Service = server.Service{Hostname: "localhost", Port: 2583, HandleDomains: []string{".test"}, InviteRequired: true}
+var Service = pds.Service{Hostname: "localhost", Port: 2583, HandleDomains: []string{".test"}, InviteRequired: true}
 
 // AdminPassword is the test server's admin password.
 const AdminPassword = "apitest-admin"
 
-// Env is a running server and everything behind it.
+// Env is a running server and everything behind it. The fields beside PDS
+// are shortcuts to its parts.
 type Env struct {
 	T        testing.TB
+	PDS      *pds.PDS
 	Log      *eventlog.Log
 	Store    *projections.Store
 	Runner   *projections.Runner
@@ -63,16 +62,13 @@ type Env struct {
 	Builder  *commit.Builder
 	Server   *httptest.Server
 	API      *api.Server // the server behind Server
-	Sessions *server.Sessions
-	Signup   *server.Signup
-	// Blobs: the index, a real disk store in a temp dir, upload temp dir
-	// and the blob handlers.
+	// Blobs: the index, a real disk store in a temp dir and the upload
+	// temp dir.
 	BlobIndex   *blobs.Projection
 	BlobStore   blobstore.Store
 	BlobTempDir string
-	Blob        *blob.Handlers
-	// Clock is what the log and the blob handlers read as now: advance it
-	// to pass time-based thresholds (blob graces).
+	// Clock is what the log, sessions and blob graces read as now: advance
+	// it to pass time-based thresholds (token expiry, blob graces).
 	Clock *Clock
 	n     int
 }
@@ -101,71 +97,52 @@ func (c *Clock) Add(d time.Duration) {
 	c.off += d
 }
 
-// BlobCollector returns a collector of this env's blobs with grace g.
-func (e *Env) BlobCollector(g time.Duration) *blob.Collector {
-	return &blob.Collector{Handlers: e.Blob, Grace: g, Logger: slog.New(slog.DiscardHandler)}
-}
-
-// New starts a server. Each configure func may change the server's options
-// before it is built (e.g. firehose limits).
-func New(t testing.TB, configure ...func(*api.Options)) *Env {
+// New starts a server. Each configure func may change the server's
+// settings before it is built (e.g. firehose limits).
+func New(t testing.TB, configure ...func(*api.Config)) *Env {
 	t.Helper()
-	return NewOnLog(t, nil, configure...)
+	return NewOnFS(t, nil, configure...)
 }
 
-// NewOnLog is New over a log opened with logOpts (its Now is replaced by
-// the env's clock), e.g. on a fault-injecting filesystem.
-func NewOnLog(t testing.TB, logOpts *eventlog.Options, configure ...func(*api.Options)) *Env {
+// NewOnFS is New with the event log on fs (e.g. a fault-injecting
+// filesystem); nil means the OS filesystem.
+func NewOnFS(t testing.TB, fs vfs.FS, configure ...func(*api.Config)) *Env {
+	t.Helper()
+	return NewPDS(t, func(o *pds.Options) { o.FS = fs }, configure...)
+}
+
+// NewPDS is New with the write side's options changed by po first (mail,
+// the log's filesystem).
+func NewPDS(t testing.TB, po func(*pds.Options), configure ...func(*api.Config)) *Env {
 	t.Helper()
 	clock := &Clock{}
-	lo := eventlog.Options{}
-	if logOpts != nil {
-		lo = *logOpts
-	}
-	lo.Now = clock.Now
-	l := eventlogtest.Open(t, &lo)
-	s, err := projections.OpenStore(t.TempDir(), &projections.StoreOptions{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	env := &Env{T: t, Log: l, Store: s, Accounts: accounts.New(s), Records: records.New(s), Blocks: blocks.New(s),
-		Repos: repos.New(s), Builder: commit.NewBuilder(nil), BlobIndex: blobs.New(s), BlobTempDir: t.TempDir(), Clock: clock}
 	bs, err := disk.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.BlobStore = bs
-	lex, err := lexicon.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Builder.Validator = commit.Lexicons(lex)
-	env.Runner = projections.NewRunner(l, []projections.Projection{env.Repos, env.Blocks, env.Records, env.Accounts, env.BlobIndex},
-		&projections.RunnerOptions{Logger: slog.New(slog.DiscardHandler)})
-	tokens, err := auth.NewTokens([]byte("apitest-jwt-secret"), Service.DID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := &commit.SigningKeys{Log: l}
-	env.Sessions = &server.Sessions{Tokens: tokens, Accounts: env.Accounts, Log: l, Runner: env.Runner,
-		Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{}), Keys: keys, Blocks: env.Blocks, Records: env.Records}
 	rot, err := atcrypto.GeneratePrivateKeyK256()
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.Signup = &server.Signup{Service: Service, Sessions: env.Sessions, Builder: env.Builder, Blocks: env.Blocks, RotationKey: rot,
-		HandleLimiter: ratelimit.NewUpdateHandleLimiter(1000)}
-	o := api.Options{WriteLimiter: ratelimit.NewWriteLimiter(1000), AdminPassword: AdminPassword, Sessions: env.Sessions, Signup: env.Signup, Log: l, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records, Blocks: env.Blocks, Repos: env.Repos,
-		BlobStore: env.BlobStore, BlobIndex: env.BlobIndex, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize, BlobLimiter: ratelimit.NewUploadBlobLimiter(1000),
-		Builder: env.Builder, Keys: keys, Authenticate: env.Sessions.Authenticate, Service: Service, Metrics: api.NewMetrics(l, env.Runner), Logger: slog.New(slog.DiscardHandler), Version: "test"}
-	for _, f := range configure {
-		f(&o)
+	opts := &pds.Options{Command: "apitest", Logger: slog.New(slog.DiscardHandler), Now: clock.Now,
+		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs}
+	if po != nil {
+		po(opts)
 	}
-	srv := api.New(o)
+	p, err := pds.Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	env := &Env{T: t, PDS: p, Log: p.Log, Store: p.Store, Runner: p.Runner, Accounts: p.Accounts, Records: p.Records, Blocks: p.Blocks,
+		Repos: p.Repos, Builder: p.Builder, BlobIndex: p.Blobs, BlobStore: bs, BlobTempDir: t.TempDir(), Clock: clock}
+	cfg := api.Config{AdminPassword: AdminPassword, RateLimits: true, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize,
+		Logger: slog.New(slog.DiscardHandler), Version: "test"}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv := api.New(p, cfg)
 	env.API = srv
-	env.Blob = srv.Blobs()
-	env.Blob.Now = env.Clock.Now
 	env.Server = httptest.NewServer(srv.Handler())
 	t.Cleanup(env.Server.Close)
 	// Firehose subscribers read the log: end them before it closes.
@@ -230,11 +207,26 @@ func (e *Env) CreateAccount() *Account {
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	sess, err := e.Sessions.Open(ctx, acct, "", false)
+	sess, err := e.PDS.Login(ctx, acct, "", false)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	return &Account{DID: did, Handle: handle, Password: password, Token: sess.AccessJwt, Refresh: sess.RefreshJwt, Key: key}
+}
+
+// Renew gives a a new session at the env's clock (after the clock moved
+// past its tokens' lifetime).
+func (e *Env) Renew(a *Account) {
+	e.T.Helper()
+	acct, err := e.Accounts.Get(context.Background(), a.DID)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	sess, err := e.PDS.Login(context.Background(), acct, "", false)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	a.Token, a.Refresh = sess.AccessJwt, sess.RefreshJwt
 }
 
 // Response is an HTTP answer.
@@ -326,7 +318,7 @@ func (e *Env) Send(method, path string, query url.Values, token string, body any
 func (e *Env) StartPLC() {
 	e.T.Helper()
 	srv := plcserver.Start(e.T)
-	e.Signup.PLC = &plc.Client{URL: srv.URL}
+	e.PDS.PLC = &plc.Client{URL: srv.URL}
 }
 
 // CreateInvite appends an invite code with n uses.

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -273,4 +274,21 @@ func (s Scope) CheckMethod(nsid string) error {
 		return nil
 	}
 	return fmt.Errorf("%w: bad token scope %q for %s", ErrInvalidToken, string(s), nsid)
+}
+
+// The method lists, for checks that the route table declares matching
+// credential policies (sorted).
+func FullAccessMethods() []string   { return sortedKeys(fullAccessMethods) }
+func PrivilegedMethods() []string   { return sortedKeys(privilegedMethods) }
+func ProtectedMethods() []string    { return sortedKeys(protectedMethods) }
+func TakendownMethods() []string    { return sortedKeys(takendownMethods) }
+func SignupQueuedMethods() []string { return sortedKeys(signupQueuedMethods) }
+
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -260,12 +260,13 @@ func TestCollector(t *testing.T) {
 	if r := post(env, a, ref(kept.Blob.Ref["$link"], "image/png", kept.Blob.Size)); r.Status != 200 {
 		t.Fatalf("post: %d %s", r.Status, r.Body)
 	}
-	g := env.BlobCollector(time.Hour)
-	if n, err := g.Collect(ctx); err != nil || n != 0 {
+	g := env.PDS // the collector, with the default grace (an hour)
+	if n, err := g.CollectBlobs(ctx); err != nil || n != 0 {
 		t.Fatalf("inside the grace: %d deleted, %v", n, err)
 	}
 	env.Clock.Add(2 * time.Hour)
-	if n, err := g.Collect(ctx); err != nil || n != 1 {
+	env.Renew(a) // past the access token's lifetime too
+	if n, err := g.CollectBlobs(ctx); err != nil || n != 1 {
 		t.Fatalf("after the grace: %d deleted, %v; want the orphan", n, err)
 	}
 	if resp, _ := getBlob(t, env, a.DID, orphan.Blob.Ref["$link"], ""); resp.StatusCode != 400 {
@@ -286,11 +287,12 @@ func TestCollector(t *testing.T) {
 		up := mustUpload(t, env, a, "image/png", png(1000+i))
 		c := up.Blob.Ref["$link"]
 		env.Clock.Add(2 * time.Hour)
+		env.Renew(a) // past the access token's lifetime too
 		var wg sync.WaitGroup
 		var r *apitest.Response
 		wg.Go(func() { r = post(env, a, ref(c, "image/png", up.Blob.Size)) })
 		wg.Go(func() {
-			if _, err := g.Collect(ctx); err != nil {
+			if _, err := g.CollectBlobs(ctx); err != nil {
 				t.Error(err)
 			}
 		})
@@ -313,11 +315,12 @@ func TestCollector(t *testing.T) {
 			t.Fatalf("delete: %d %s", r.Status, r.Body)
 		}
 	}
-	if n, err := g.Collect(ctx); err != nil || n != 0 {
+	if n, err := g.CollectBlobs(ctx); err != nil || n != 0 {
 		t.Fatalf("right after dereferencing: %d deleted, %v", n, err)
 	}
 	env.Clock.Add(2 * time.Hour)
-	if _, err := g.Collect(ctx); err != nil {
+	env.Renew(a) // past the access token's lifetime too
+	if _, err := g.CollectBlobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if bs, err := env.BlobIndex.List(ctx, a.DID, "", 100, func(*blobs.Blob) bool { return true }); err != nil || len(bs) != 0 {

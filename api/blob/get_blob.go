@@ -37,7 +37,7 @@ func (h *Handlers) GetBlob(c echo.Context) error {
 	if err := h.gate(c, did); err != nil {
 		return err
 	}
-	b, err := h.Index.Get(ctx, did, cc)
+	b, err := h.PDS.Blobs.Get(ctx, did, cc)
 	if errors.Is(err, blobs.ErrNotFound) {
 		return blobNotFound()
 	}
@@ -52,7 +52,7 @@ func (h *Handlers) GetBlob(c echo.Context) error {
 		c.Response().Header().Set("Content-Range", fmt.Sprintf("bytes */%d", b.Size))
 		return &xrpc.Error{Status: http.StatusRequestedRangeNotSatisfiable, Name: "InvalidRequest", Message: err.Error()}
 	}
-	rc, err := h.Store.Open(ctx, did, cc, off, n)
+	rc, err := h.PDS.BlobStore.Open(ctx, did, cc, off, n)
 	if err != nil {
 		return fmt.Errorf("open blob %s: %w", cc, err)
 	}

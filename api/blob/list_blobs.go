@@ -30,7 +30,7 @@ func (h *Handlers) ListBlobs(c echo.Context) error {
 	if err := h.gate(c, did); err != nil {
 		return err
 	}
-	cids, err := h.Index.ReferencedSince(c.Request().Context(), did, since, c.QueryParam("cursor"), limit)
+	cids, err := h.PDS.Blobs.ReferencedSince(c.Request().Context(), did, since, c.QueryParam("cursor"), limit)
 	if err != nil {
 		return err
 	}

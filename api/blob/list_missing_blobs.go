@@ -26,7 +26,7 @@ func (h *Handlers) ListMissingBlobs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	bs, err := h.Index.List(c.Request().Context(), caller.DID, c.QueryParam("cursor"), limit, func(b *blobs.Blob) bool { return !b.Uploaded })
+	bs, err := h.PDS.Blobs.List(c.Request().Context(), caller.DID, c.QueryParam("cursor"), limit, func(b *blobs.Blob) bool { return !b.Uploaded })
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
 )
 
@@ -65,8 +64,7 @@ func (s *sniffer) Write(p []byte) (int, error) {
 // UploadBlob serves com.atproto.repo.uploadBlob. The body streams to a
 // temp file while it is hashed and its first bytes kept for sniffing;
 // nothing is kept when it passes the limit. The bytes are then stored under
-// the account and a blob.uploaded event appended, under the account's
-// write lock (which the collector takes too).
+// the account and recorded (pds.PutBlob).
 func (h *Handlers) UploadBlob(c echo.Context) error {
 	caller, err := xrpc.RequireCaller(c)
 	if err != nil {
@@ -75,12 +73,12 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
 	if h.Limiter != nil {
-		if d := h.Limiter.Charge(c.RealIP(), 1, h.now()); !d.OK {
+		if d := h.Limiter.Charge(c.RealIP(), 1, h.PDS.Now()); !d.OK {
 			d.SetHeaders(c.Response().Header())
 			return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded"}
 		}
 	}
-	a, err := h.Accounts.Get(ctx, caller.DID)
+	a, err := h.PDS.Accounts.Get(ctx, caller.DID)
 	if errors.Is(err, accounts.ErrNotFound) {
 		return xrpc.AuthRequired("account not found")
 	}
@@ -97,7 +95,7 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	// On a nearly full disk, refuse before streaming: the bytes would not
 	// be kept (the log refuses the upload's event) and would only eat the
 	// space the log keeps in reserve.
-	if err := h.Log.CheckSpace(max(req.ContentLength, 0)); err != nil {
+	if err := h.PDS.Log.CheckSpace(max(req.ContentLength, 0)); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(h.TempDir, tempPrefix+"*")
@@ -134,20 +132,7 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 		return err
 	}
 
-	unlock := h.Writer.Lock(caller.DID)
-	defer unlock()
-	if err := h.Store.Put(ctx, caller.DID, c2, f, n); err != nil {
-		return fmt.Errorf("store blob: %w", err)
-	}
-	ev, err := events.New(caller.DID, &events.BlobUploaded{CID: c2.String(), MimeType: mimeType, DeclaredMime: declared, Size: n})
-	if err != nil {
-		return err
-	}
-	seq, err := h.Log.Append(ctx, ev)
-	if err != nil {
-		return err
-	}
-	if err := h.Runner.CatchUp(ctx, seq); err != nil {
+	if err := h.PDS.PutBlob(ctx, caller.DID, c2, f, n, mimeType, declared); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"blob": blobRef{Type: "blob", Ref: map[string]string{"$link": c2.String()}, MimeType: mimeType, Size: n}})

@@ -34,7 +34,7 @@ func BenchmarkSubscribeFanout(b *testing.B) {
 	for _, subs := range []int{1, 100, 1000} {
 		for _, mode := range []string{"log", "default"} {
 			b.Run(fmt.Sprintf("subs=%d/%s", subs, mode), func(b *testing.B) {
-				env := apitest.New(b, func(o *api.Options) {
+				env := apitest.New(b, func(o *api.Config) {
 					o.Firehose.MaxLag = 1 << 40
 					if mode == "log" {
 						firehose.NoRing(&o.Firehose)
@@ -176,7 +176,7 @@ func BenchmarkLiveFanout(b *testing.B) {
 	for _, subs := range []int{10, 100} {
 		for _, mode := range []string{"log", "ring", "ring+cork"} {
 			b.Run(fmt.Sprintf("subs=%d/%s", subs, mode), func(b *testing.B) {
-				env := apitest.New(b, func(o *api.Options) {
+				env := apitest.New(b, func(o *api.Config) {
 					o.Firehose.MaxLag = 1 << 40
 					if mode == "log" {
 						firehose.NoRing(&o.Firehose)

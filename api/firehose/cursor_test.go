@@ -105,7 +105,7 @@ func TestLiveFromNow(t *testing.T) {
 // duplicate where replay turns into live, and every frame is the encoding
 // of the stored event.
 func TestReplayLiveCrossover(t *testing.T) {
-	env := apitest.New(t, func(o *api.Options) { o.Firehose.BatchSize = 4 }) // many passes
+	env := apitest.New(t, func(o *api.Config) { o.Firehose.BatchSize = 4 }) // many passes
 	gen := eventlogtest.NewStream(7, 12)
 	var mu sync.Mutex // the stream generator is not safe for concurrent use
 	next := func(n int) []*eventlog.Event {
@@ -212,7 +212,7 @@ func TestInvalidCursor(t *testing.T) {
 // head) replays from itself with no #info.
 func TestOutdatedCursor(t *testing.T) {
 	var now atomic.Pointer[time.Time]
-	env := apitest.New(t, func(o *api.Options) {
+	env := apitest.New(t, func(o *api.Config) {
 		o.Firehose.BackfillWindow = time.Hour
 		o.Firehose.Now = func() time.Time { return *now.Load() }
 	})
@@ -360,12 +360,11 @@ func bigCommits(r *eventlogtest.Repo, clock *eventlogtest.Clock, n, size int) []
 // behind gets ConsumerTooSlow, then a close; the frames before it are
 // still gapless.
 func TestConsumerTooSlowLag(t *testing.T) {
-	var reg *prometheus.Registry
-	env := apitest.New(t, func(o *api.Options) {
+	env := apitest.New(t, func(o *api.Config) {
 		o.Firehose.MaxLag = 50
 		o.Firehose.SocketSendBuffer = 8 << 10
-		reg = o.Metrics.Registry
 	})
+	reg := env.API.Metrics().Registry
 	// The client's receive window stays at its initial size while it does
 	// not read (~128 KiB), so 400 KiB of frames fill it and the server's
 	// small send buffer.
@@ -403,7 +402,7 @@ func TestConsumerTooSlowLag(t *testing.T) {
 // steadily, is never too slow, however small MaxLag is; after catching up
 // it follows live.
 func TestSteadyReplayIsNotTooSlow(t *testing.T) {
-	env := apitest.New(t, func(o *api.Options) { o.Firehose.MaxLag = 5; o.Firehose.BatchSize = 2 })
+	env := apitest.New(t, func(o *api.Config) { o.Firehose.MaxLag = 5; o.Firehose.BatchSize = 2 })
 	r := eventlogtest.NewRepo("did:plc:replayreplayreplayreplay")
 	clock := eventlogtest.NewClock()
 	appendEvents(t, env, bigCommits(r, clock, 300, 100)...)
@@ -426,8 +425,7 @@ func TestConsumerTooSlowWrite(t *testing.T) {
 		batch      int
 	}{{"default", true, true, 0}, {"ring", true, false, 64}, {"log+cork", false, true, 64}} {
 		t.Run(tc.name, func(t *testing.T) {
-			var reg *prometheus.Registry
-			env := apitest.New(t, func(o *api.Options) {
+			env := apitest.New(t, func(o *api.Config) {
 				o.Firehose.WriteTimeout = time.Second
 				o.Firehose.SocketSendBuffer = 8 << 10
 				o.Firehose.BatchSize = tc.batch
@@ -437,8 +435,8 @@ func TestConsumerTooSlowWrite(t *testing.T) {
 				if !tc.cork {
 					firehose.NoCork(&o.Firehose)
 				}
-				reg = o.Metrics.Registry
 			})
+			reg := env.API.Metrics().Registry
 			stalled := dialURL(t, streamURL(env.Server.URL, -1), smallReadBuffer())
 			fast := subscribe(t, env, -1)
 			r := eventlogtest.NewRepo("did:plc:stallstallstallstallstal")

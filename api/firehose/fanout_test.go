@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/eventlogtest"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // 1,000 concurrent subscribers while events are appended: 200 read
@@ -30,9 +30,7 @@ import (
 // fewer times than delivered (shared across subscribers); and the heap
 // stays far below what a per-subscriber buffer of the stream would take.
 func TestFanout1000(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 websockets")
-	}
+	testenv.Slow(t, "1,000 websockets")
 	const (
 		readers    = 200
 		stalled    = 800
@@ -40,14 +38,13 @@ func TestFanout1000(t *testing.T) {
 		liveEvents = 60 // events appended while they are connected
 		blockBytes = 8000
 	)
-	var reg *prometheus.Registry
-	env := apitest.New(t, func(o *api.Options) {
+	env := apitest.New(t, func(o *api.Config) {
 		// Long enough that a reader starved of CPU on a loaded 2-core CI box
 		// is not mistaken for a stalled one (seen at 3 s under -race).
 		o.Firehose.WriteTimeout = 8 * time.Second
 		o.Firehose.SocketSendBuffer = 16 << 10
-		reg = o.Metrics.Registry
 	})
+	reg := env.API.Metrics().Registry
 	r := eventlogtest.NewRepo("did:plc:fanoutfanoutfanoutfanout")
 	clock := eventlogtest.NewClock()
 	appendEvents(t, env, bigCommits(r, clock, history, blockBytes)...)

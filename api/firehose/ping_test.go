@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/firehose"
@@ -16,12 +14,11 @@ import (
 // ping intervals; one that never reads (so never answers) is dropped with
 // ping_timeout instead of holding its connection forever.
 func TestIdlePings(t *testing.T) {
-	var reg *prometheus.Registry
-	env := apitest.New(t, func(o *api.Options) {
+	env := apitest.New(t, func(o *api.Config) {
 		o.Firehose.PingInterval = 50 * time.Millisecond
 		o.Firehose.WriteTimeout = 300 * time.Millisecond
-		reg = o.Metrics.Registry
 	})
+	reg := env.API.Metrics().Registry
 	live := subscribe(t, env, -1)
 	dial(t, env, -1) // never read: pongs are only sent while reading
 	deadline := time.Now().Add(30 * time.Second)

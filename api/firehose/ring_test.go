@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
@@ -49,16 +48,13 @@ func waitNoSubscribers(t testing.TB, h *firehose.Handler) {
 // from the ring: the frames it gets are exactly the log's public events,
 // byte for byte, with no gap and no duplicate at either crossing.
 func TestRingHandOff(t *testing.T) {
-	var (
-		reg *prometheus.Registry
-		h   *firehose.Handler
-	)
-	env := apitest.New(t, func(o *api.Options) {
+	var h *firehose.Handler
+	env := apitest.New(t, func(o *api.Config) {
 		firehose.RingBounds(&o.Firehose, 64, 1<<20)
 		firehose.OnNew(&o.Firehose, func(x *firehose.Handler) { h = x })
 		o.Firehose.BatchSize = 8
-		reg = o.Metrics.Registry
 	})
+	reg := env.API.Metrics().Registry
 	// A first subscriber starts the shared tail and leaves, so the metrics
 	// below are the replaying subscriber's alone.
 	first := dial(t, env, -1)
@@ -111,14 +107,11 @@ func TestRingHandOff(t *testing.T) {
 // new subscriber reading from cursor 0 (whose position is inside the ring
 // holding their frames) nor a live one; other accounts' events still do.
 func TestPurgeNeverReachesSubscribers(t *testing.T) {
-	var (
-		reg *prometheus.Registry
-		h   *firehose.Handler
-	)
-	env := apitest.New(t, func(o *api.Options) {
+	var h *firehose.Handler
+	env := apitest.New(t, func(o *api.Config) {
 		firehose.OnNew(&o.Firehose, func(x *firehose.Handler) { h = x })
-		reg = o.Metrics.Registry
 	})
+	reg := env.API.Metrics().Registry
 	live := subscribe(t, env, -1)
 	start := env.Log.Head()
 	waitRing(t, h, start)
@@ -164,7 +157,7 @@ func TestPurgeNeverReachesSubscribers(t *testing.T) {
 // Control frames get through corked writes: a client's pings are answered
 // while the server streams large batches to it and while it is idle.
 func TestPingsAnsweredWhileCorked(t *testing.T) {
-	env := apitest.New(t, func(o *api.Options) { o.Firehose.BatchSize = 256 })
+	env := apitest.New(t, func(o *api.Config) { o.Firehose.BatchSize = 256 })
 	s := subscribe(t, env, -1)
 	ping := func(what string) {
 		t.Helper()

@@ -101,7 +101,7 @@ func TestSessionStream(t *testing.T) {
 	ctx := t.Context()
 	live := subscribe(t, env, -1)
 	s := &session{t: t, env: env}
-	dir := &identity.BaseDirectory{PLCURL: env.Signup.PLC.URL, SkipHandleVerification: true}
+	dir := &identity.BaseDirectory{PLCURL: env.PDS.PLC.URL, SkipHandleVerification: true}
 	keys := map[string]atcrypto.PublicKey{}
 
 	type account struct{ did, token, handle string }

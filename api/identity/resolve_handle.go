@@ -1,4 +1,3 @@
-// Package identity serves com.atproto.identity.*.
 package identity
 
 import (
@@ -10,11 +9,6 @@ import (
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/projections/accounts"
 )
-
-// Handlers serves com.atproto.identity.*.
-type Handlers struct {
-	Accounts *accounts.Projection
-}
 
 type resolveHandleOutput struct {
 	DID string `json:"did"`
@@ -31,7 +25,7 @@ func (h *Handlers) ResolveHandle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
+	a, err := h.PDS.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
 	if errors.Is(err, accounts.ErrNotFound) {
 		return &xrpc.Error{Status: http.StatusBadRequest, Name: "HandleNotFound", Message: "Unable to resolve handle"}
 	}

@@ -17,7 +17,7 @@ import (
 func BenchmarkLocalSince(b *testing.B) {
 	for _, commits := range []int{20, 2000} {
 		b.Run(fmt.Sprintf("commits=%d", commits), func(b *testing.B) {
-			env := apitest.New(b, func(o *api.Options) { o.WriteLimiter = nil })
+			env := apitest.New(b, func(o *api.Config) { o.RateLimits = false })
 			a := env.CreateAccount()
 			var revs []string
 			for i := range commits {
@@ -30,7 +30,7 @@ func BenchmarkLocalSince(b *testing.B) {
 				r.JSON(b, &out)
 				revs = append(revs, out.Commit.Rev)
 			}
-			p := proxy.New(proxy.Config{}, proxy.Deps{Log: env.Log, Runner: env.Runner, Accounts: env.Accounts, Records: env.Records})
+			p := proxy.New(proxy.Config{}, proxy.Deps{PDS: env.PDS})
 			ctx := context.Background()
 			since := revs[len(revs)-2]
 			b.ReportAllocs()

@@ -17,6 +17,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/api/xrpc"
 )
 
@@ -85,7 +86,7 @@ func (p *Proxy) send(c echo.Context, t *Target, nsid syntax.NSID, iss syntax.DID
 	if err != nil || base.Host == "" {
 		return nil, &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure", Message: fmt.Sprintf("service %s has no usable URL", t.Ref())}
 	}
-	if err := checkURL(base, !p.cfg.DisableSSRFProtection); err != nil {
+	if err := ssrf.CheckURL(base, !p.cfg.DisableSSRFProtection); err != nil {
 		return nil, refused(t, err)
 	}
 	tok, err := p.signer.Sign(req.Context(), iss, p.audience(t), nsid)
@@ -175,7 +176,7 @@ func refused(t *Target, err error) *xrpc.Error {
 // reference answers 502 UpstreamFailure for all of them.
 func (p *Proxy) requestError(ctx context.Context, t *Target, err, cause error) error {
 	switch {
-	case errors.Is(err, ErrForbiddenAddress):
+	case errors.Is(err, ssrf.ErrForbiddenAddress):
 		return refused(t, err)
 	case errors.Is(cause, errHeadersTimeout):
 		return &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure",

@@ -106,7 +106,7 @@ func (p *Proxy) postThreadNotFound(ctx context.Context, c echo.Context, v *local
 	}
 	authority := uri.Authority()
 	if h, err := authority.AsHandle(); err == nil {
-		if a, err := p.deps.Accounts.ByHandle(ctx, h.Normalize()); err == nil {
+		if a, err := p.deps.PDS.Accounts.ByHandle(ctx, h.Normalize()); err == nil {
 			authority = a.DID.AtIdentifier()
 		}
 	}

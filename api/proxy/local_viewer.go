@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/projections/records"
 )
 
@@ -25,7 +26,7 @@ type localViewer struct {
 }
 
 func (p *Proxy) viewer(ctx context.Context, did syntax.DID) (*localViewer, error) {
-	a, err := p.deps.Accounts.Get(ctx, did)
+	a, err := p.deps.PDS.Accounts.Get(ctx, did)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: viewer %s: %w", did, err)
 	}
@@ -33,7 +34,7 @@ func (p *Proxy) viewer(ctx context.Context, did syntax.DID) (*localViewer, error
 	if v.handle == "" {
 		v.handle = syntax.HandleInvalid.String()
 	}
-	rec, err := p.deps.Records.Get(ctx, did, "app.bsky.actor.profile", "self")
+	rec, err := p.deps.PDS.Records.Get(ctx, did, "app.bsky.actor.profile", "self")
 	switch {
 	case errors.Is(err, records.ErrNotFound):
 	case err != nil:
@@ -56,7 +57,7 @@ func (p *Proxy) imageURL(preset string, did syntax.DID, cid string) string {
 		}
 		return pat
 	}
-	return p.deps.PublicURL + "/xrpc/com.atproto.sync.getBlob?did=" + did.String() + "&cid=" + cid
+	return p.deps.PDS.Service.PublicURL() + "/xrpc/com.atproto.sync.getBlob?did=" + did.String() + "&cid=" + cid
 }
 
 // blobCID is the CID of a blob value ({"ref":{"$link":…}}, or a legacy
@@ -315,7 +316,7 @@ func (p *Proxy) callAppView(ctx context.Context, iss syntax.DID, method syntax.N
 	if err != nil {
 		return nil, err
 	}
-	if err := checkURL(base, !p.cfg.DisableSSRFProtection); err != nil {
+	if err := ssrf.CheckURL(base, !p.cfg.DisableSSRFProtection); err != nil {
 		return nil, err
 	}
 	tok, err := p.signer.Sign(ctx, iss, p.audience(t), method)

@@ -11,13 +11,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
-	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds"
+	"github.com/pdslog/pdslog/api/pds/identity"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/accounts"
-	"github.com/pdslog/pdslog/projections/records"
 )
 
 // The reference's proxy limits (PDS_PROXY_HEADERS_TIMEOUT,
@@ -87,14 +85,11 @@ type Config struct {
 
 // Deps are the proxy's collaborators.
 type Deps struct {
-	Log      *eventlog.Log
-	Runner   *projections.Runner
-	Accounts *accounts.Projection
-	Records  *records.Projection
-	Keys     *commit.SigningKeys
-	// PublicURL is this PDS's URL (getBlob image URLs).
-	PublicURL string
-	Logger    *slog.Logger
+	PDS    *pds.PDS // accounts, records and signing keys; the log for read-after-write
+	Logger *slog.Logger
+	// Directory, if set, resolves service DIDs instead of a Resolver built
+	// from Config (tests).
+	Directory identity.Directory
 }
 
 // Proxy forwards XRPC calls to other services with service auth.
@@ -103,7 +98,7 @@ type Proxy struct {
 	deps     Deps
 	log      *slog.Logger
 	client   *http.Client
-	resolver *Resolver
+	resolver identity.Directory
 	signer   *Signer
 }
 
@@ -126,18 +121,22 @@ func New(cfg Config, deps Deps) *Proxy {
 	}
 	guard := !cfg.DisableSSRFProtection
 	client := &http.Client{
-		Transport: newTransport(guard),
+		Transport: ssrf.Transport(guard),
 		// XRPC answers are never redirects to follow: pass them on.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	resolver := &Resolver{StaleTTL: cfg.DIDCacheStaleTTL, MaxTTL: cfg.DIDCacheMaxTTL, Timeout: cfg.ResolveTimeout,
-		Web: &http.Client{Transport: newTransport(guard)}, Logger: deps.Logger}
-	if cfg.PLC != nil {
-		c := *cfg.PLC
-		resolver.PLC = &c
+	resolver := deps.Directory
+	if resolver == nil {
+		r := &identity.Resolver{StaleTTL: cfg.DIDCacheStaleTTL, MaxTTL: cfg.DIDCacheMaxTTL, Timeout: cfg.ResolveTimeout,
+			Web: &http.Client{Transport: ssrf.Transport(guard)}, Logger: deps.Logger}
+		if cfg.PLC != nil {
+			c := *cfg.PLC
+			r.PLC = &c
+		}
+		resolver = r
 	}
 	return &Proxy{cfg: cfg, deps: deps, log: deps.Logger, client: client, resolver: resolver,
-		signer: &Signer{Accounts: deps.Accounts, Keys: deps.Keys}}
+		signer: &Signer{Accounts: deps.PDS.Accounts, Keys: deps.PDS.Keys}}
 }
 
 // Target is where a call goes: a service DID, the id of its entry in the

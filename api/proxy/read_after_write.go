@@ -203,7 +203,7 @@ func decodeObject(b []byte) (obj, error) {
 // firstCommitAfter returns the rev of did's first commit with seq > after;
 // ok is false when there is none.
 func (p *Proxy) firstCommitAfter(ctx context.Context, did syntax.DID, after eventlog.Seq) (rev syntax.TID, ok bool, err error) {
-	it, err := p.deps.Log.IterRepo(ctx, did, after)
+	it, err := p.deps.PDS.Log.IterRepo(ctx, did, after)
 	if err != nil {
 		return "", false, err
 	}
@@ -232,7 +232,7 @@ func (p *Proxy) localSince(ctx context.Context, did syntax.DID, revRaw string) (
 	if err != nil {
 		return out, nil
 	}
-	head, err := p.deps.Log.RepoHead(ctx, did)
+	head, err := p.deps.PDS.Log.RepoHead(ctx, did)
 	if errors.Is(err, eventlog.ErrNotFound) {
 		return out, nil
 	}
@@ -268,7 +268,7 @@ func (p *Proxy) localSince(ctx context.Context, did syntax.DID, revRaw string) (
 		at  syntax.Datetime
 	}
 	latest := map[string]change{}
-	it, err := p.deps.Log.IterRepo(ctx, did, lo)
+	it, err := p.deps.PDS.Log.IterRepo(ctx, did, lo)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func (p *Proxy) localSince(ctx context.Context, did syntax.DID, revRaw string) (
 	}
 	// The records projection answers with the values; make sure it has
 	// applied the commits just read.
-	if err := p.deps.Runner.CatchUp(ctx, head.Seq); err != nil {
+	if err := p.deps.PDS.Runner.CatchUp(ctx, head.Seq); err != nil {
 		return nil, err
 	}
 	for _, path := range paths {
@@ -321,7 +321,7 @@ func (p *Proxy) localSince(ctx context.Context, did syntax.DID, revRaw string) (
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		rec, err := p.deps.Records.Get(ctx, did, coll, rkey)
+		rec, err := p.deps.PDS.Records.Get(ctx, did, coll, rkey)
 		if errors.Is(err, records.ErrNotFound) {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/api/pds/identity"
 	"github.com/pdslog/pdslog/api/xrpc"
 )
 
@@ -32,15 +33,15 @@ func (p *Proxy) route(ctx context.Context, header string, nsid syntax.NSID) (*Ta
 	}
 	doc, err := p.resolver.Resolve(ctx, did)
 	switch {
-	case errors.Is(err, ErrDIDNotFound):
+	case errors.Is(err, identity.ErrDIDNotFound):
 		return nil, xrpc.InvalidRequest("could not resolve proxy did %s: no DID document", did)
-	case errors.Is(err, ErrUnsupportedDID):
+	case errors.Is(err, identity.ErrUnsupportedDID):
 		return nil, xrpc.InvalidRequest("could not resolve proxy did %s: %v", did, err)
 	case err != nil:
 		return nil, &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure",
 			Message: fmt.Sprintf("could not resolve proxy did %s: %v", did, strings.TrimPrefix(err.Error(), "proxy: ")), Err: err}
 	}
-	u, ok := ServiceEndpoint(doc, id)
+	u, ok := identity.ServiceEndpoint(doc, id)
 	if !ok {
 		return nil, xrpc.InvalidRequest("could not resolve proxy did service url: the DID document of %s has no service #%s with an http(s) endpoint", did, id)
 	}

@@ -110,9 +110,9 @@ func (h *Handlers) ApplyWrites(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.Writer.Apply(c.Request().Context(), did, writes, swap)
+	res, err := h.apply(c, did, writes, swap)
 	if err != nil {
-		return writeError(err)
+		return err
 	}
 	out := applyWritesOutput{Commit: metaOf(res), Results: make([]writeResultOutput, len(writes))}
 	for i, w := range writes {

@@ -56,10 +56,10 @@ func (h *Handlers) CreateRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.Writer.Apply(c.Request().Context(), did,
+	res, err := h.apply(c, did,
 		[]commit.Write{{Action: eventlog.ActionCreate, Collection: coll, RKey: rkey, Record: rec, Validate: validationMode(in.Validate)}}, swap)
 	if err != nil {
-		return writeError(err)
+		return err
 	}
 	w := res.Writes[0]
 	return c.JSON(http.StatusOK, writeOutput{URI: w.URI.String(), CID: w.CID.String(), Commit: metaOf(res), ValidationStatus: w.ValidationStatus})

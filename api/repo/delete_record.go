@@ -44,14 +44,14 @@ func (h *Handlers) DeleteRecord(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := h.Writer.Apply(ctx, did, []commit.Write{{Action: eventlog.ActionDelete, Collection: coll, RKey: rkey, SwapRecord: swapRecord}}, swapCommit)
+	res, err := h.apply(c, did, []commit.Write{{Action: eventlog.ActionDelete, Collection: coll, RKey: rkey, SwapRecord: swapRecord}}, swapCommit)
 	if errors.Is(err, commit.ErrRecordNotFound) && swapRecord == nil {
-		if _, gerr := h.Records.Get(ctx, did, coll, rkey); errors.Is(gerr, records.ErrNotFound) {
+		if _, gerr := h.PDS.Records.Get(ctx, did, coll, rkey); errors.Is(gerr, records.ErrNotFound) {
 			return c.JSON(http.StatusOK, deleteRecordOutput{})
 		}
 	}
 	if err != nil {
-		return writeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, deleteRecordOutput{Commit: metaOf(res)})
 }

@@ -50,7 +50,7 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := h.Writer.Keys.Get(ctx, a.DID, a.SigningKeySeq)
+	key, err := h.PDS.Keys.Get(ctx, a.DID, a.SigningKeySeq)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	colls, err := h.Records.Collections(ctx, a.DID)
+	colls, err := h.PDS.Records.Collections(ctx, a.DID)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 			ID:                 a.DID.String(),
 			AlsoKnownAs:        []string{"at://" + a.Handle.String()},
 			VerificationMethod: []verificationMethod{{ID: a.DID.String() + "#atproto", Type: "Multikey", Controller: a.DID.String(), PublicKeyMultibase: pub.Multibase()}},
-			Service:            []serviceEntry{{ID: "#atproto_pds", Type: "AtprotoPersonalDataServer", ServiceEndpoint: h.PublicURL}},
+			Service:            []serviceEntry{{ID: "#atproto_pds", Type: "AtprotoPersonalDataServer", ServiceEndpoint: h.PDS.Service.PublicURL()}},
 		}}
 	for _, c := range colls {
 		out.Collections = append(out.Collections, c.String())

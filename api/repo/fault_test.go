@@ -11,7 +11,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/pdslog/pdslog/api/apitest"
-	"github.com/pdslog/pdslog/eventlog"
 )
 
 // A disk that stops syncing the log's WAL (fsync EIO, or ENOSPC on write)
@@ -41,7 +40,7 @@ func TestWriteOnFailingDisk(t *testing.T) {
 				}
 				return nil
 			})}
-			env := apitest.NewOnLog(t, &eventlog.Options{FS: errorfs.Wrap(vfs.Default, toggle), SealKey: make([]byte, eventlog.KeySize)})
+			env := apitest.NewOnFS(t, errorfs.Wrap(vfs.Default, toggle))
 			a := env.CreateAccount()
 			before := create(t, env, a, "", "acknowledged")
 			head := env.Log.Head()

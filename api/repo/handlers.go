@@ -5,17 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections/accounts"
-	"github.com/pdslog/pdslog/projections/records"
 )
 
 // Body limits, as the reference: record writes 1,000,000 bytes of JSON.
@@ -23,10 +25,10 @@ const MaxRecordBody = 1_000_000
 
 // Handlers serves com.atproto.repo.*.
 type Handlers struct {
-	PublicURL string // this PDS's URL, for the DID documents it describes
-	Writer    *Writer
-	Records   *records.Projection
-	Accounts  *accounts.Projection
+	PDS *pds.PDS
+	// Limiter, if set, charges each commit's points (create 3, update 2,
+	// delete 1) against the account's hourly and daily budgets.
+	Limiter *ratelimit.WriteLimiter
 }
 
 // rkeyClock makes the record keys of creates that do not name one.
@@ -40,13 +42,13 @@ func (h *Handlers) resolveRepo(ctx context.Context, raw string) (*accounts.Accou
 	}
 	var a *accounts.Account
 	if did, err := id.AsDID(); err == nil {
-		a, err = h.Accounts.Get(ctx, did)
+		a, err = h.PDS.Accounts.Get(ctx, did)
 		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 			return nil, err
 		}
 	} else {
 		handle, _ := id.AsHandle()
-		a, err = h.Accounts.ByHandle(ctx, handle)
+		a, err = h.PDS.Accounts.ByHandle(ctx, handle)
 		if err != nil && !errors.Is(err, accounts.ErrNotFound) {
 			return nil, err
 		}
@@ -90,48 +92,27 @@ func parseRecord(raw json.RawMessage) (map[string]any, error) {
 	return rec, nil
 }
 
-// writeError maps write-path errors to the XRPC errors the reference uses.
-func writeError(err error) error {
-	var xe *xrpc.Error
-	var re *commit.RecordError
-	var rl *RateLimitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &xe):
-		return err
-	case errors.As(err, &re):
-		return xrpc.InvalidRequest("%s", re.Message)
-	case errors.As(err, &rl):
-		h := http.Header{}
-		rl.Decision.SetHeaders(h)
-		return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded", Err: err, Header: h}
-	case errors.Is(err, commit.ErrInvalidSwap), errors.Is(err, ErrSwapCommit), errors.Is(err, ErrConcurrentWrite):
-		return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidSwap", Message: err.Error()}
-	case errors.Is(err, commit.ErrTooManyWrites):
-		return xrpc.InvalidRequest("Too many writes. Max: %d", commit.MaxOps)
-	case errors.Is(err, commit.ErrInvalidRecord), errors.Is(err, commit.ErrRecordTooLarge),
-		errors.Is(err, commit.ErrCommitTooLarge), errors.Is(err, commit.ErrInvalidWrite),
-		errors.Is(err, commit.ErrRecordExists), errors.Is(err, commit.ErrRecordNotFound):
-		return xrpc.InvalidRequest("%s", trimPrefix(err))
-	case errors.Is(err, ErrRepoNotFound):
-		return xrpc.InvalidRequest("Could not find repo")
-	case errors.Is(err, ErrRepoInactive):
-		return xrpc.InvalidRequest("Account is deactivated")
-	case errors.Is(err, commit.ErrClock), errors.Is(err, eventlog.ErrFailed), errors.Is(err, eventlog.ErrClosed):
-		return &xrpc.Error{Status: http.StatusServiceUnavailable, Name: "ServiceUnavailable", Message: "the server cannot write right now", Err: err}
+// apply charges the account's write budget, then commits writes.
+func (h *Handlers) apply(c echo.Context, did syntax.DID, writes []commit.Write, swapCommit *cid.Cid) (*pds.WriteResult, error) {
+	if h.Limiter != nil {
+		var cr, u, d int
+		for _, wr := range writes {
+			switch wr.Action {
+			case eventlog.ActionCreate:
+				cr++
+			case eventlog.ActionUpdate:
+				u++
+			default:
+				d++
+			}
+		}
+		if dec := h.Limiter.Charge(did, ratelimit.WritePoints(cr, u, d), time.Now()); !dec.OK {
+			hdr := http.Header{}
+			dec.SetHeaders(hdr)
+			return nil, &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded", Header: hdr}
+		}
 	}
-	return err
-}
-
-// trimPrefix drops the "commit: " package prefix from an error message.
-func trimPrefix(err error) string {
-	msg := err.Error()
-	const p = "commit: "
-	if len(msg) > len(p) && msg[:len(p)] == p {
-		return msg[len(p):]
-	}
-	return msg
+	return h.PDS.ApplyWrites(c.Request().Context(), did, writes, swapCommit)
 }
 
 // commitMeta is the lexicon's com.atproto.repo.defs#commitMeta.
@@ -140,7 +121,7 @@ type commitMeta struct {
 	Rev string `json:"rev"`
 }
 
-func metaOf(r *WriteResult) *commitMeta {
+func metaOf(r *pds.WriteResult) *commitMeta {
 	return &commitMeta{CID: r.CID.String(), Rev: r.Rev.String()}
 }
 

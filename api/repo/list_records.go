@@ -49,7 +49,7 @@ func (h *Handlers) ListRecords(c echo.Context) error {
 		return err
 	}
 	// Newest first (descending rkey) by default; reverse=true ascending.
-	recs, err := h.Records.List(ctx, a.DID, coll, cursor, limit, !reverse)
+	recs, err := h.PDS.Records.List(ctx, a.DID, coll, cursor, limit, !reverse)
 	if err != nil {
 		return err
 	}

@@ -59,14 +59,14 @@ func (h *Handlers) PutRecord(c echo.Context) error {
 	// Upsert: an update when the record exists, else a create. The write
 	// path checks again under the repo lock, so a race gives a clear error.
 	w.Action = eventlog.ActionCreate
-	if _, err := h.Records.Get(ctx, did, coll, rkey); err == nil {
+	if _, err := h.PDS.Records.Get(ctx, did, coll, rkey); err == nil {
 		w.Action = eventlog.ActionUpdate
 	} else if !errors.Is(err, records.ErrNotFound) {
 		return err
 	}
-	res, err := h.Writer.Apply(ctx, did, []commit.Write{w}, swapCommit)
+	res, err := h.apply(c, did, []commit.Write{w}, swapCommit)
 	if err != nil {
-		return writeError(err)
+		return err
 	}
 	r := res.Writes[0]
 	return c.JSON(http.StatusOK, writeOutput{URI: r.URI.String(), CID: r.CID.String(), Commit: metaOf(res), ValidationStatus: r.ValidationStatus})

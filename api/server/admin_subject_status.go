@@ -10,8 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/xrpc"
-	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
 )
@@ -44,10 +42,7 @@ func accountNotFound() *xrpc.Error {
 // accounts (takedown: #account {active: false, status: "takendown"};
 // reversal: active again) and blobs (takedown quarantines: the bytes are
 // kept but not served). Record takedowns are refused as unsupported.
-func (a *Admin) UpdateSubjectStatus(c echo.Context) error {
-	if err := a.check(c); err != nil {
-		return err
-	}
+func (h *Handlers) UpdateSubjectStatus(c echo.Context) error {
 	var in struct {
 		Subject  json.RawMessage `json:"subject"`
 		Takedown *statusAttr     `json:"takedown"`
@@ -60,7 +55,6 @@ func (a *Admin) UpdateSubjectStatus(c echo.Context) error {
 		return xrpc.InvalidRequest("subject must be a typed object")
 	}
 	ctx := c.Request().Context()
-	s := a.Sessions
 	switch sub.Type {
 	case subjectRepo, subjectBlob:
 	case subjectRecord:
@@ -72,13 +66,9 @@ func (a *Admin) UpdateSubjectStatus(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	unlock := s.lock(did)
-	defer unlock()
-	acct, err := s.Accounts.Get(ctx, did)
-	if errors.Is(err, accounts.ErrNotFound) {
+	if _, err := h.PDS.Accounts.Get(ctx, did); errors.Is(err, accounts.ErrNotFound) {
 		return accountNotFound()
-	}
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
 	out := map[string]any{"subject": json.RawMessage(in.Subject)}
@@ -86,39 +76,17 @@ func (a *Admin) UpdateSubjectStatus(c echo.Context) error {
 		return c.JSON(http.StatusOK, out)
 	}
 	out["takedown"] = in.Takedown
-	var ev *eventlog.Event
 	switch sub.Type {
 	case subjectRepo:
-		taken := acct.Status == "takendown"
-		switch {
-		case in.Takedown.Applied && !taken:
-			ev = &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: "takendown"}}
-		case !in.Takedown.Applied && taken:
-			ev = &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}}
+		if _, err := h.PDS.SetTakedown(ctx, did, in.Takedown.Applied); err != nil {
+			return err
 		}
 	case subjectBlob:
-		if a.Blobs == nil {
-			return xrpc.InvalidRequest("this server does not store blobs")
-		}
 		bc, err := xrpc.ParseCID("subject.cid", sub.CID)
 		if err != nil {
 			return err
 		}
-		b, err := a.Blobs.Get(ctx, did, bc)
-		if errors.Is(err, blobs.ErrNotFound) {
-			return &xrpc.Error{Status: http.StatusBadRequest, Name: "BlobNotFound", Message: "Blob not found"}
-		}
-		if err != nil {
-			return err
-		}
-		if b.Quarantined != in.Takedown.Applied {
-			if ev, err = events.New(did, &events.BlobQuarantine{CID: bc.String(), On: in.Takedown.Applied}); err != nil {
-				return err
-			}
-		}
-	}
-	if ev != nil {
-		if err := s.append(ctx, ev); err != nil {
+		if _, err := h.PDS.SetQuarantine(ctx, did, bc, in.Takedown.Applied); err != nil {
 			return err
 		}
 	}
@@ -127,10 +95,7 @@ func (a *Admin) UpdateSubjectStatus(c echo.Context) error {
 
 // GetSubjectStatus serves com.atproto.admin.getSubjectStatus for an
 // account (did) or a blob (did + blob).
-func (a *Admin) GetSubjectStatus(c echo.Context) error {
-	if err := a.check(c); err != nil {
-		return err
-	}
+func (h *Handlers) GetSubjectStatus(c echo.Context) error {
 	if c.QueryParam("uri") != "" {
 		return xrpc.InvalidRequest("record takedowns are not supported by this server")
 	}
@@ -139,7 +104,7 @@ func (a *Admin) GetSubjectStatus(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	acct, err := a.Sessions.Accounts.Get(ctx, did)
+	acct, err := h.PDS.Accounts.Get(ctx, did)
 	if errors.Is(err, accounts.ErrNotFound) {
 		return accountNotFound()
 	}
@@ -151,7 +116,7 @@ func (a *Admin) GetSubjectStatus(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		quarantined, err := a.blobQuarantined(c, did, bc)
+		quarantined, err := h.blobQuarantined(c, did, bc)
 		if err != nil {
 			return err
 		}
@@ -166,11 +131,8 @@ func (a *Admin) GetSubjectStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-func (a *Admin) blobQuarantined(c echo.Context, did syntax.DID, bc cid.Cid) (bool, error) {
-	if a.Blobs == nil {
-		return false, xrpc.InvalidRequest("this server does not store blobs")
-	}
-	b, err := a.Blobs.Get(c.Request().Context(), did, bc)
+func (h *Handlers) blobQuarantined(c echo.Context, did syntax.DID, bc cid.Cid) (bool, error) {
+	b, err := h.PDS.Blobs.Get(c.Request().Context(), did, bc)
 	if errors.Is(err, blobs.ErrNotFound) {
 		return false, &xrpc.Error{Status: http.StatusBadRequest, Name: "BlobNotFound", Message: "Blob not found"}
 	}

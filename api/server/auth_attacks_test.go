@@ -14,8 +14,7 @@ func TestAuthAttacks(t *testing.T) {
 	env := apitest.New(t)
 	a := env.CreateAccount()
 	b := env.CreateAccount()
-	clk := &clock{t: time.Now()}
-	env.Sessions.Now = clk.now
+	clk := env.Clock
 
 	other, err := auth.NewTokens([]byte("some-other-secret"), apitest.Service.DID())
 	if err != nil {
@@ -76,7 +75,7 @@ func TestAuthAttacks(t *testing.T) {
 	}
 	run()
 	// expired: the same valid token, two hours later
-	clk.add(3 * time.Hour)
+	clk.Add(3 * time.Hour)
 	if r := env.Do("POST", "/xrpc/com.atproto.repo.createRecord", nil, a.Token, write); r.Status != 400 || r.ErrorName() != "ExpiredToken" {
 		t.Fatalf("expired: %d %s", r.Status, r.Body)
 	}

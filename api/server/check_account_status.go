@@ -11,13 +11,13 @@ import (
 )
 
 // CheckAccountStatus serves com.atproto.server.checkAccountStatus.
-func (s *Sessions) CheckAccountStatus(c echo.Context) error {
+func (h *Handlers) CheckAccountStatus(c echo.Context) error {
 	caller, err := xrpc.RequireCaller(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	a, err := s.Accounts.Get(ctx, caller.DID)
+	a, err := h.PDS.Accounts.Get(ctx, caller.DID)
 	if err != nil {
 		return xrpc.AuthRequired("account not found")
 	}
@@ -25,26 +25,21 @@ func (s *Sessions) CheckAccountStatus(c echo.Context) error {
 		"activated": a.Active, "validDid": a.SigningKeySeq != 0,
 		"repoBlocks": 0, "indexedRecords": 0, "privateStateValues": 0, "expectedBlobs": 0, "importedBlobs": 0,
 	}
-	h, err := s.Log.RepoHead(ctx, a.DID)
+	head, err := h.PDS.Log.RepoHead(ctx, a.DID)
 	if err != nil && !errors.Is(err, eventlog.ErrNotFound) {
 		return err
 	}
 	if err == nil {
-		out["repoCommit"], out["repoRev"] = h.Commit.String(), h.Rev.String()
+		out["repoCommit"], out["repoRev"] = head.Commit.String(), head.Rev.String()
 	}
-	if s.Blocks != nil {
-		n, err := s.Blocks.Count(ctx, a.DID)
-		if err != nil {
-			return err
-		}
-		out["repoBlocks"] = n
+	n, err := h.PDS.Blocks.Count(ctx, a.DID)
+	if err != nil {
+		return err
 	}
-	if s.Records != nil {
-		n, err := s.Records.Count(ctx, a.DID)
-		if err != nil {
-			return err
-		}
-		out["indexedRecords"] = n
+	out["repoBlocks"] = n
+	if n, err = h.PDS.Records.Count(ctx, a.DID); err != nil {
+		return err
 	}
+	out["indexedRecords"] = n
 	return c.JSON(http.StatusOK, out)
 }

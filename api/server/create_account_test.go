@@ -36,7 +36,7 @@ func TestCreateAccountWithRealPLC(t *testing.T) {
 	did := syntax.DID(out.DID)
 
 	// The PLC directory has the DID, pointing at us, with the repo key.
-	doc, err := env.Signup.PLC.Resolve(context.Background(), did)
+	doc, err := env.PDS.PLC.Resolve(context.Background(), did)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestUpdateHandle(t *testing.T) {
 	if r := up("caroline.test"); r.Status != 200 {
 		t.Fatalf("updateHandle: %d %s", r.Status, r.Body)
 	}
-	doc, err := env.Signup.PLC.Resolve(context.Background(), syntax.DID(acct.DID))
+	doc, err := env.PDS.PLC.Resolve(context.Background(), syntax.DID(acct.DID))
 	if err != nil || len(doc.AlsoKnownAs) == 0 || doc.AlsoKnownAs[0] != "at://caroline.test" {
 		t.Fatalf("PLC document after update: %v %v", doc, err)
 	}

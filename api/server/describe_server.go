@@ -29,13 +29,13 @@ type contact struct {
 
 // DescribeServer serves com.atproto.server.describeServer.
 func (h *Handlers) DescribeServer(c echo.Context) error {
-	out := describeServerOutput{DID: h.Service.DID().String(), AvailableUserDomains: h.Service.HandleDomains,
-		InviteCodeRequired: h.Service.InviteRequired, BlobUploadLimit: h.Service.BlobUploadLimit}
-	if h.Service.PrivacyPolicy != "" || h.Service.TermsOfService != "" {
-		out.Links = &links{PrivacyPolicy: h.Service.PrivacyPolicy, TermsOfService: h.Service.TermsOfService}
+	out := describeServerOutput{DID: h.PDS.Service.DID().String(), AvailableUserDomains: h.PDS.Service.HandleDomains,
+		InviteCodeRequired: h.PDS.Service.InviteRequired, BlobUploadLimit: h.PDS.Service.BlobUploadLimit}
+	if h.PDS.Service.PrivacyPolicy != "" || h.PDS.Service.TermsOfService != "" {
+		out.Links = &links{PrivacyPolicy: h.PDS.Service.PrivacyPolicy, TermsOfService: h.PDS.Service.TermsOfService}
 	}
-	if h.Service.ContactEmail != "" {
-		out.Contact = &contact{Email: h.Service.ContactEmail}
+	if h.PDS.Service.ContactEmail != "" {
+		out.Contact = &contact{Email: h.PDS.Service.ContactEmail}
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -15,7 +15,7 @@ import (
 // GetServiceAuth serves com.atproto.server.getServiceAuth: a short-lived
 // JWT signed with the account's repo key, for another service (aud),
 // optionally bound to one method (lxm), under the reference's limits.
-func (s *Sessions) GetServiceAuth(c echo.Context) error {
+func (h *Handlers) GetServiceAuth(c echo.Context) error {
 	caller, err := xrpc.RequireCaller(c)
 	if err != nil {
 		return err
@@ -25,7 +25,7 @@ func (s *Sessions) GetServiceAuth(c echo.Context) error {
 		return err
 	}
 	lxm := c.QueryParam("lxm")
-	now := s.now()
+	now := h.PDS.Now()
 	var exp time.Time
 	if raw := c.QueryParam("exp"); raw != "" {
 		n, err := strconv.ParseInt(raw, 10, 64)
@@ -45,11 +45,7 @@ func (s *Sessions) GetServiceAuth(c echo.Context) error {
 		}
 		return &xrpc.Error{Status: status, Name: name, Message: err.Error()}
 	}
-	a, err := s.Accounts.Get(c.Request().Context(), caller.DID)
-	if err != nil {
-		return xrpc.AuthRequired("account not found")
-	}
-	key, err := s.Keys.Get(c.Request().Context(), a.DID, a.SigningKeySeq)
+	key, err := h.PDS.SigningKey(c.Request().Context(), caller.DID)
 	if err != nil {
 		return err
 	}

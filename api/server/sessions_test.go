@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +14,6 @@ type sessionOut struct {
 	DID        string `json:"did"`
 	Handle     string `json:"handle"`
 	Active     bool   `json:"active"`
-}
-
-// clock is a settable time for the session component.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func login(env *apitest.Env, id, pw string) *apitest.Response {
@@ -84,8 +70,7 @@ func TestLoginLockout(t *testing.T) {
 
 func TestRefreshRotation(t *testing.T) {
 	env := apitest.New(t)
-	clk := &clock{t: time.Now()}
-	env.Sessions.Now = clk.now
+	clk := env.Clock
 	a := env.CreateAccount()
 	refresh := func(tok string) *apitest.Response {
 		return env.Do("POST", "/xrpc/com.atproto.server.refreshSession", nil, tok, nil)
@@ -100,7 +85,7 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatal("refresh token not rotated")
 	}
 	// A racing retry within 30 s gets the same successor pair.
-	clk.add(10 * time.Second)
+	clk.Add(10 * time.Second)
 	var again sessionOut
 	r2 := refresh(a.Refresh)
 	if r2.Status != 200 {
@@ -119,7 +104,7 @@ func TestRefreshRotation(t *testing.T) {
 	r3.JSON(t, &s3)
 	// Reuse of the first token after the window: refused, and the whole
 	// chain (s1 and s3) is revoked.
-	clk.add(time.Minute)
+	clk.Add(time.Minute)
 	if r := refresh(a.Refresh); r.Status != 400 || r.ErrorName() != "InvalidToken" {
 		t.Fatalf("late reuse: %d %s", r.Status, r.Body)
 	}
@@ -131,7 +116,7 @@ func TestRefreshRotation(t *testing.T) {
 		t.Fatalf("access as refresh: %d %s", r.Status, r.Body)
 	}
 	// Expired access tokens say so.
-	clk.add(3 * time.Hour)
+	clk.Add(3 * time.Hour)
 	if r := env.Do("GET", "/xrpc/com.atproto.server.getSession", nil, s1.AccessJwt, nil); r.Status != 400 || r.ErrorName() != "ExpiredToken" {
 		t.Fatalf("expired access: %d %s", r.Status, r.Body)
 	}

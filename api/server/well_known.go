@@ -19,10 +19,10 @@ func (h *Handlers) AtprotoDID(c echo.Context) error {
 		host = hh
 	}
 	handle, err := syntax.ParseHandle(host)
-	if err != nil || !h.Service.HostsHandle(handle) {
+	if err != nil || !h.PDS.Service.HostsHandle(handle) {
 		return c.String(http.StatusNotFound, "no user by that name")
 	}
-	a, err := h.Accounts.ByHandle(c.Request().Context(), handle)
+	a, err := h.PDS.Accounts.ByHandle(c.Request().Context(), handle)
 	if errors.Is(err, accounts.ErrNotFound) {
 		return c.String(http.StatusNotFound, "no user by that name")
 	}
@@ -48,7 +48,7 @@ type didService struct {
 func (h *Handlers) DIDDocument(c echo.Context) error {
 	return c.JSON(http.StatusOK, didDocument{
 		Context: []string{"https://www.w3.org/ns/did/v1"},
-		ID:      h.Service.DID().String(),
-		Service: []didService{{ID: "#atproto_pds", Type: "AtprotoPersonalDataServer", ServiceEndpoint: h.Service.PublicURL()}},
+		ID:      h.PDS.Service.DID().String(),
+		Service: []didService{{ID: "#atproto_pds", Type: "AtprotoPersonalDataServer", ServiceEndpoint: h.PDS.Service.PublicURL()}},
 	})
 }

@@ -17,9 +17,9 @@
 // owner (a caller authenticated as the repo's DID) and to the admin (HTTP
 // basic admin:PASSWORD). A deleted repo is gone: RepoNotFound for everyone.
 // getRepoStatus and listRepos report the status instead of refusing.
-// Because the sync methods take HTTP basic admin credentials, the server's
-// authentication middleware lets those requests through to these handlers
-// (OwnsCredentials), which check them.
+// Because the sync methods take HTTP basic admin credentials, their routes
+// declare the optionalOrAdmin policy (api/routes.go): basic credentials
+// reach these handlers, which check them.
 //
 // # getRepo since
 //

@@ -56,7 +56,7 @@ func (h *Handlers) GetBlocks(c echo.Context) error {
 	// error response rather than a truncated CAR.
 	var missing []string
 	for _, k := range cids {
-		if _, err := h.Blocks.Get(ctx, did, k); errors.Is(err, mst.ErrMissingBlock) {
+		if _, err := h.PDS.Blocks.Get(ctx, did, k); errors.Is(err, mst.ErrMissingBlock) {
 			missing = append(missing, k.String())
 		} else if err != nil {
 			return err
@@ -71,7 +71,7 @@ func (h *Handlers) GetBlocks(c echo.Context) error {
 		return err
 	}
 	for _, k := range cids {
-		b, err := h.Blocks.Get(ctx, did, k)
+		b, err := h.PDS.Blocks.Get(ctx, did, k)
 		if err != nil {
 			return h.streamFailed(c, did, err)
 		}

@@ -47,7 +47,7 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	src := h.Blocks.Source(did)
+	src := h.PDS.Blocks.Source(did)
 	commitBlock, err := src.Get(ctx, head.Commit)
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ func (h *Handlers) GetRepo(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	src := h.Blocks.Source(did)
+	src := h.PDS.Blocks.Source(did)
 	if since == "" {
 		startCAR(c)
 		return h.streamFailed(c, did, commit.ExportCAR(ctx, c.Response(), src, head.Commit, head.Data))

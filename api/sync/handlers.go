@@ -11,10 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
-	"github.com/pdslog/pdslog/projections"
-	"github.com/pdslog/pdslog/projections/blocks"
 	"github.com/pdslog/pdslog/projections/repos"
 )
 
@@ -23,10 +22,7 @@ const ContentTypeCAR = "application/vnd.ipld.car"
 
 // Handlers serves the com.atproto.sync read methods.
 type Handlers struct {
-	Log    *eventlog.Log
-	Runner *projections.Runner
-	Repos  *repos.Projection
-	Blocks *blocks.Projection
+	PDS *pds.PDS
 	// AdminPassword lets HTTP basic admin:AdminPassword read repos that are
 	// not active; "" disables admin reads.
 	AdminPassword string
@@ -38,31 +34,6 @@ func (h *Handlers) logger() *slog.Logger {
 		return h.Logger
 	}
 	return slog.Default()
-}
-
-// methods are the paths these handlers serve.
-var methods = map[string]bool{
-	"/xrpc/com.atproto.sync.getRepo":         true,
-	"/xrpc/com.atproto.sync.getBlocks":       true,
-	"/xrpc/com.atproto.sync.getRecord":       true,
-	"/xrpc/com.atproto.sync.getLatestCommit": true,
-	"/xrpc/com.atproto.sync.getRepoStatus":   true,
-	"/xrpc/com.atproto.sync.listRepos":       true,
-	// Served by api/blob through Gate.
-	"/xrpc/com.atproto.sync.getBlob":   true,
-	"/xrpc/com.atproto.sync.listBlobs": true,
-}
-
-// OwnsCredentials reports whether r carries HTTP basic credentials for one
-// of these handlers' methods: they check those themselves (admin reads),
-// or ignore them where a method takes no credentials, so the server's
-// authentication middleware passes such requests through unverified.
-func OwnsCredentials(r *http.Request) bool {
-	if !methods[r.URL.Path] {
-		return false
-	}
-	scheme, _, err := auth.ParseAuthorization(r.Header.Get(echo.HeaderAuthorization))
-	return err == nil && scheme == auth.SchemeBasic
 }
 
 func repoError(name, msg string) *xrpc.Error {
@@ -101,17 +72,17 @@ func didParam(c echo.Context) (syntax.DID, error) {
 // projection has applied that head; RepoNotFound if this server does not
 // host the repo (never did, or it was deleted).
 func (h *Handlers) repo(ctx context.Context, did syntax.DID) (eventlog.RepoHead, *repos.Repo, error) {
-	head, err := h.Log.RepoHead(ctx, did)
+	head, err := h.PDS.Log.RepoHead(ctx, did)
 	if errors.Is(err, eventlog.ErrNotFound) {
 		return head, nil, repoNotFound(did)
 	}
 	if err != nil {
 		return head, nil, fmt.Errorf("sync: repo head of %s: %w", did, err)
 	}
-	if err := h.Runner.CatchUp(ctx, head.Seq); err != nil {
+	if err := h.PDS.Runner.CatchUp(ctx, head.Seq); err != nil {
 		return head, nil, fmt.Errorf("sync: catch up to %d: %w", head.Seq, err)
 	}
-	r, err := h.Repos.Get(ctx, did)
+	r, err := h.PDS.Repos.Get(ctx, did)
 	if errors.Is(err, repos.ErrNotFound) {
 		return head, nil, repoNotFound(did)
 	}
@@ -158,9 +129,9 @@ func (h *Handlers) available(c echo.Context, did syntax.DID) (eventlog.RepoHead,
 
 // Gate refuses, with the lexicon's error, reads of a repo this caller may
 // not read (unknown, deleted, or not active to anyone but its owner and the
-// admin). It fits blob.Handlers.RepoGate (getBlob), which is not wired yet:
-// the blob tests expect BlobNotFound for unknown repos. A gated method must
-// also be listed in OwnsCredentials for admin reads to reach it.
+// admin). It is blob.Handlers.RepoGate (getBlob, listBlobs); a gated
+// method's route takes the owner-or-admin credential policy, so admin
+// basic credentials reach it.
 func (h *Handlers) Gate(c echo.Context, did syntax.DID) error {
 	_, err := h.available(c, did)
 	return err

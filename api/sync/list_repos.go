@@ -38,7 +38,7 @@ func (h *Handlers) ListRepos(c echo.Context) error {
 			return err
 		}
 	}
-	list, err := h.Repos.List(c.Request().Context(), after, limit)
+	list, err := h.PDS.Repos.List(c.Request().Context(), after, limit)
 	if err != nil {
 		return err
 	}

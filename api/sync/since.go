@@ -28,12 +28,12 @@ func (h *Handlers) writtenSince(ctx context.Context, did syntax.DID, head eventl
 	if since >= head.Rev {
 		return added, false, nil // only the commit
 	}
-	it, err := h.Log.IterRepo(ctx, did, 0)
+	it, err := h.PDS.Log.IterRepo(ctx, did, 0)
 	if err != nil {
 		return nil, false, fmt.Errorf("sync: iterate %s: %w", did, err)
 	}
 	defer it.Close()
-	src := h.Blocks.Source(did)
+	src := h.PDS.Blocks.Source(did)
 	base := false    // a head at or before since was seen
 	var data cid.Cid // the tree of the latest head seen
 	for it.Next() {

@@ -62,6 +62,8 @@ func ErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		case errors.As(err, &xe):
 		case errors.As(err, &he):
 			xe = fromHTTPError(he)
+		case fromDomain(err) != nil:
+			xe = fromDomain(err)
 		case errors.Is(err, eventlog.ErrDiskFull), errors.Is(err, syscall.ENOSPC):
 			// Nothing was written; the log accepts writes again once space
 			// is freed, without a restart.

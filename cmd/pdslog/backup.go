@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog/backup"
 )
 
@@ -18,7 +18,7 @@ type backupCommand struct {
 	stdout, stderr io.Writer
 	common
 	settings   backupSettings
-	local      localBlobSettings
+	local      blobStoreSettings
 	once       bool
 	follow     bool
 	statusOf   bool
@@ -70,27 +70,31 @@ func (c *backupCommand) run(ctx context.Context, args []string) error {
 	if c.statusOf {
 		return c.status(ctx, logger)
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "backup", logger: logger})
+	lc, err := c.local.config()
 	if err != nil {
-		if strings.Contains(err.Error(), "in use by") {
+		return err
+	}
+	var external *backup.BlobsInfo
+	if lc.s3 != nil {
+		external = &backup.BlobsInfo{Location: backup.BlobsExternal, Bucket: lc.bucket, Endpoint: lc.endpoint}
+	}
+	local, err := lc.open(ctx, c.dataDir)
+	if err != nil {
+		return err
+	}
+	d, err := pds.Open(c.dataDir, &pds.Options{Command: "backup", Logger: logger, BlobStore: local})
+	if err != nil {
+		if errors.Is(err, pds.ErrInUse) {
 			return exitError{exitTempFail, fmt.Errorf("%w (serve ships the log itself when PDSLOG_BACKUP_URL is set)", err)}
 		}
 		return err
 	}
-	defer d.close()
-	var external *backup.BlobsInfo
-	if c.local.s3.Bucket != "" {
-		external = &backup.BlobsInfo{Location: backup.BlobsExternal, Bucket: c.local.s3.Bucket, Endpoint: c.local.s3.Endpoint}
-	}
-	local, err := c.local.open(ctx, c.dataDir)
+	defer d.Close()
+	sh, err := c.settings.shipper(d.Log, c.dataDir, local, external, logger)
 	if err != nil {
 		return err
 	}
-	sh, err := c.settings.shipper(d.log, c.dataDir, local, external, logger)
-	if err != nil {
-		return err
-	}
-	head := d.log.Head()
+	head := d.Log.Head()
 	start := time.Now()
 	if err := sh.CatchUp(ctx, head); err != nil {
 		return err
@@ -142,17 +146,17 @@ func (c *backupCommand) status(ctx context.Context, logger *slog.Logger) error {
 	if st.Stale > 0 {
 		fmt.Fprintf(c.stdout, "stale segments (removed on the next resume): %d\n", st.Stale)
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir, logSubdir)); err != nil {
+	if _, err := os.Stat(filepath.Join(c.dataDir, pds.LogDir)); err != nil {
 		fmt.Fprintf(c.stdout, "local head: no log in %s\n", c.dataDir)
 		return nil
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "backup status", logger: logger})
+	d, err := pds.Open(c.dataDir, &pds.Options{Command: "backup status", Logger: logger})
 	if err != nil {
 		fmt.Fprintf(c.stdout, "local head: not readable here (%v)\n", err)
 		return nil
 	}
-	head := d.log.Head()
-	d.close()
+	head := d.Log.Head()
+	d.Close()
 	lag := uint64(0)
 	if head > st.Head {
 		lag = uint64(head - st.Head)

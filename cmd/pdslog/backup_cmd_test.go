@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/backup/objstore/objstoretest"
 )
@@ -132,17 +133,17 @@ func TestBackupCommands(t *testing.T) {
 	if code, out, errOut := runCmd(t, t.Context(), "restore", "--from", url, "--data-dir", at, "--seq", "150"); code != exitOK {
 		t.Fatalf("restore --seq: %d\n%s\n%s", code, out, errOut)
 	}
-	sd, err := openDataDir(src, openOptions{command: "test", logger: discardLogger()})
+	sd, err := pds.Open(src, &pds.Options{Command: "test", Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ad, err := openDataDir(at, openOptions{command: "test", logger: discardLogger()})
+	ad, err := pds.Open(at, &pds.Options{Command: "test", Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for seq := eventlog.Seq(1); seq <= 151; seq++ {
-		a, _ := sd.log.Get(t.Context(), seq)
-		b, err := ad.log.Get(t.Context(), seq)
+		a, _ := sd.Log.Get(t.Context(), seq)
+		b, err := ad.Log.Get(t.Context(), seq)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,17 +154,17 @@ func TestBackupCommands(t *testing.T) {
 			t.Fatalf("seq 151 after restore --seq 150 is %s, want a floor tombstone", b.Kind)
 		}
 	}
-	if ad.log.Head() < sd.log.Head() {
-		t.Fatalf("restore --seq 150 head %d under the source's %d: seqs would be reused", ad.log.Head(), sd.log.Head())
+	if ad.Log.Head() < sd.Log.Head() {
+		t.Fatalf("restore --seq 150 head %d under the source's %d: seqs would be reused", ad.Log.Head(), sd.Log.Head())
 	}
-	ad.close()
+	ad.Close()
 
 	// With the source held (as serve holds it), backup exits 75.
 	code, _, errOut = runCmd(t, t.Context(), "backup", "--once", "--data-dir", src, "--backup-url", url)
 	if code != exitTempFail || !strings.Contains(errOut, "in use") {
 		t.Fatalf("backup of a held data dir: exit %d %s", code, errOut)
 	}
-	sd.close()
+	sd.Close()
 
 	t.Setenv("PDSLOG_BACKUP_PASSPHRASE", "not the passphrase")
 	code, _, errOut = runCmd(t, t.Context(), "restore", "--from", url, "--data-dir", filepath.Join(t.TempDir(), "wrong"))

@@ -26,6 +26,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // serveChildEnv makes the test binary run `pdslog serve` with these
@@ -78,7 +79,7 @@ func (c *child) vm(t *testing.T, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
-		t.Skipf("no /proc: %v", err) // only where the OS has none; CI is Linux
+		testenv.Skip(t, "no /proc: %v", err) // only where the OS has none; CI is Linux
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, field+":"); ok {
@@ -134,9 +135,7 @@ func (s *stream) cid() string {
 // streams in and out with bounded memory; a server killed mid-upload
 // leaves no trace of the partial blob; the blob survives restarts.
 func TestServeLargeBlobBoundedMemoryAndKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves 200 MB through a server process")
-	}
+	testenv.Slow(t, "moves 200 MB through a server process")
 	plcSrv := plcserver.Start(t)
 	dir := t.TempDir()
 	args := []string{"--data-dir", dir, "--plc-url", plcSrv.URL, "--invite-required=false", "--blob-upload-limit", "300000000"}

@@ -219,16 +219,13 @@ func (s *firehoseSettings) register(f *flags) {
 		"PDSLOG_FIREHOSE_MAX_LAG")
 }
 
-func (s *firehoseSettings) validate() error {
+// config checks the settings and returns the firehose options.
+func (s *firehoseSettings) config() (firehose.Options, error) {
 	if s.backfill < 0 {
-		return usageError{fmt.Sprintf("PDS_REPO_BACKFILL_LIMIT_MS: must not be negative, got %s", s.backfill)}
+		return firehose.Options{}, usageError{fmt.Sprintf("PDS_REPO_BACKFILL_LIMIT_MS: must not be negative, got %s", s.backfill)}
 	}
 	if s.maxLag <= 0 {
-		return usageError{fmt.Sprintf("PDSLOG_FIREHOSE_MAX_LAG: must be positive, got %d", s.maxLag)}
+		return firehose.Options{}, usageError{fmt.Sprintf("PDSLOG_FIREHOSE_MAX_LAG: must be positive, got %d", s.maxLag)}
 	}
-	return nil
-}
-
-func (s *firehoseSettings) options() firehose.Options {
-	return firehose.Options{BackfillWindow: s.backfill, MaxLag: uint64(s.maxLag)}
+	return firehose.Options{BackfillWindow: s.backfill, MaxLag: uint64(s.maxLag)}, nil
 }

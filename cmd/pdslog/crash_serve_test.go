@@ -21,8 +21,10 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/mst/car"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // commitData finds the commit block c in a frame's CAR slice and returns
@@ -145,10 +147,8 @@ func (cc *crashClient) write(base, did, token string, rng *rand.Rand, n int) (*c
 // dense log seqs, no gap but the private ones, no duplicate), each repo's next
 // write chains from where it stood, and the log replays and verifies clean.
 func TestCrashServeUnderLoad(t *testing.T) {
+	testenv.Slow(t, "kills serve child processes")
 	cycles := 20
-	if testing.Short() {
-		cycles = 5
-	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -356,11 +356,11 @@ func TestCrashServeUnderLoad(t *testing.T) {
 	// Contiguity: the log's seqs are dense from 1, and the firehose sent
 	// exactly its public events, each once, in order — the only seqs it
 	// skips are private events and tombstones, which never leave the server.
-	d, err := openDataDir(dir, openOptions{command: "test", logger: discardLogger()})
+	d, err := pds.Open(dir, &pds.Options{Command: "test", Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	it, err := d.log.Iter(t.Context(), 0)
+	it, err := d.Log.Iter(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func TestCrashServeUnderLoad(t *testing.T) {
 	if err := it.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d.close()
+	d.Close()
 	if !slices.Equal(public, seqs) {
 		t.Fatalf("firehose sent %d seqs through %d, the log holds %d public events there; first difference at %d",
 			len(seqs), lastSeq, len(public), firstDiff(public, seqs))

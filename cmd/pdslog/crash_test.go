@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/eventlog"
@@ -22,6 +23,7 @@ import (
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 	"github.com/pdslog/pdslog/projections/repos"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 const crashChildEnv = "PDSLOG_CRASH_CHILD_DIR"
@@ -45,17 +47,17 @@ func TestMain(m *testing.M) {
 // CatchUp for read-your-writes) and appends until it is killed, printing
 // "ack SEQ" for every acknowledged append.
 func crashChild(dir string) {
-	d, err := openDataDir(dir, openOptions{command: "crash-child", logger: discardLogger()})
+	d, err := pds.Open(dir, &pds.Options{Command: "crash-child", Logger: discardLogger()})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(3)
 	}
 	ctx := context.Background()
-	if err := d.runner.CatchUp(ctx, d.log.Head()); err != nil {
+	if err := d.Runner.CatchUp(ctx, d.Log.Head()); err != nil {
 		fmt.Println("catch up:", err)
 		os.Exit(3)
 	}
-	go d.runner.Run(ctx)
+	go d.Runner.Run(ctx)
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
@@ -65,27 +67,27 @@ func crashChild(dir string) {
 			repo := st.Repos[0]
 			repo.DID = eventlogtest.DID(w)
 			b := commit.NewBuilder(nil)
-			if _, err := d.log.Append(ctx, commit.SigningKeyEvent(repo.DID, repo.Key)); err != nil {
+			if _, err := d.Log.Append(ctx, commit.SigningKeyEvent(repo.DID, repo.Key)); err != nil {
 				fmt.Println("append key:", err)
 				os.Exit(3)
 			}
 			for {
 				var head *eventlog.RepoHead
-				if h, err := d.log.RepoHead(ctx, repo.DID); err == nil {
+				if h, err := d.Log.RepoHead(ctx, repo.DID); err == nil {
 					head = &h
 				}
 				writes := st.RandomWrites(repo, 1+rand.IntN(3))
-				res, err := b.Build(ctx, commit.Repo{DID: repo.DID, Head: head, Key: repo.Key, Blocks: d.blocks.Source(repo.DID)}, writes)
+				res, err := b.Build(ctx, commit.Repo{DID: repo.DID, Head: head, Key: repo.Key, Blocks: d.Blocks.Source(repo.DID)}, writes)
 				if err != nil {
 					fmt.Println("build:", err)
 					os.Exit(3)
 				}
-				seq, err := d.log.Append(ctx, res.Event)
+				seq, err := d.Log.Append(ctx, res.Event)
 				if err != nil {
 					fmt.Println("append:", err)
 					os.Exit(3)
 				}
-				if err := d.runner.CatchUp(ctx, seq); err != nil {
+				if err := d.Runner.CatchUp(ctx, seq); err != nil {
 					fmt.Println("catch up:", err)
 					os.Exit(3)
 				}
@@ -111,6 +113,7 @@ func crashChild(dir string) {
 // append is in the log, the log verifies, and the projections caught up
 // from where the crash left them equal a clean replay.
 func TestCrashProjectionsConverge(t *testing.T) {
+	testenv.Slow(t, "kills child processes")
 	cycles := 20
 	if v, err := strconv.Atoi(os.Getenv("PDSLOG_CRASH_CYCLES")); err == nil {
 		cycles = v
@@ -173,35 +176,35 @@ func TestCrashProjectionsConverge(t *testing.T) {
 			maxAck = max(maxAck, s)
 		}
 
-		d, err := openDataDir(dir, openOptions{command: "test", logger: discardLogger()})
+		d, err := pds.Open(dir, &pds.Options{Command: "test", Logger: discardLogger()})
 		if err != nil {
 			t.Fatalf("cycle %d: reopen: %v", cycle, err)
 		}
-		if head := d.log.Head(); head < maxAck {
-			d.close()
+		if head := d.Log.Head(); head < maxAck {
+			d.Close()
 			t.Fatalf("cycle %d: log head %d lost acknowledged seq %d", cycle, head, maxAck)
 		}
-		if err := d.log.Verify(t.Context(), &eventlog.VerifyOptions{Check: commit.NewVerifier().Check}); err != nil {
-			d.close()
+		if err := d.Log.Verify(t.Context(), &eventlog.VerifyOptions{Check: commit.NewVerifier().Check}); err != nil {
+			d.Close()
 			t.Fatalf("cycle %d: verify: %v", cycle, err)
 		}
-		if err := d.runner.CatchUp(t.Context(), d.log.Head()); err != nil {
-			d.close()
+		if err := d.Runner.CatchUp(t.Context(), d.Log.Head()); err != nil {
+			d.Close()
 			t.Fatalf("cycle %d: catch up: %v", cycle, err)
 		}
-		got := projectiontest.Digest(t, d.store, d.repos)
+		got := projectiontest.Digest(t, d.Store, d.Repos)
 		fresh, err := projections.OpenStore(t.TempDir(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fp := repos.New(fresh)
-		if err := projections.NewRunner(d.log, []projections.Projection{fp}, nil).CatchUp(t.Context(), d.log.Head()); err != nil {
+		if err := projections.NewRunner(d.Log, []projections.Projection{fp}, nil).CatchUp(t.Context(), d.Log.Head()); err != nil {
 			t.Fatal(err)
 		}
 		want := projectiontest.Digest(t, fresh, fp)
 		fresh.Close()
-		head := d.log.Head()
-		d.close()
+		head := d.Log.Head()
+		d.Close()
 		if !bytes.Equal(got, want) {
 			t.Fatalf("cycle %d: projection after crash + catch-up differs from a clean replay (head %d)", cycle, head)
 		}

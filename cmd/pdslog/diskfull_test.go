@@ -19,6 +19,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // requireTmpfsEnv makes a missing tmpfs a failure instead of a skip (.ci/run
@@ -29,6 +30,7 @@ const requireTmpfsEnv = "PDSLOG_REQUIRE_TMPFS"
 // real filesystem that fills up.
 func mountTinyDisk(t *testing.T, size int64) string {
 	t.Helper()
+	testenv.Slow(t, "mounts a tmpfs")
 	dir := filepath.Join(t.TempDir(), "disk")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)

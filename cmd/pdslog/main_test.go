@@ -15,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit/committest"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
@@ -34,12 +35,12 @@ func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, str
 func fillDataDir(t *testing.T, n int) string {
 	t.Helper()
 	dir := t.TempDir()
-	d, err := openDataDir(dir, openOptions{command: "test"})
+	d, err := pds.Open(dir, &pds.Options{Command: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	projectiontest.Fill(t, d.log, committest.NewStream(42, 8), 42, n, nil)
-	if err := d.close(); err != nil {
+	projectiontest.Fill(t, d.Log, committest.NewStream(42, 8), 42, n, nil)
+	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -49,7 +50,7 @@ func fillDataDir(t *testing.T, n int) string {
 // projection.
 func reposDigest(t *testing.T, dir string) ([]byte, eventlog.Seq) {
 	t.Helper()
-	s, err := projections.OpenStore(filepath.Join(dir, storeSubdir), nil)
+	s, err := projections.OpenStore(filepath.Join(dir, pds.ProjectionsDir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,21 +66,21 @@ func reposDigest(t *testing.T, dir string) ([]byte, eventlog.Seq) {
 func TestReplayRebuildsProjections(t *testing.T) {
 	dir := fillDataDir(t, 500)
 	// Serve-style catch up gives the reference state.
-	d, err := openDataDir(dir, openOptions{command: "test"})
+	d, err := pds.Open(dir, &pds.Options{Command: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.catchUp(t.Context(), newProgress(io.Discard, discardLogger(), "catch up")); err != nil {
+	if err := d.CatchUp(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
-	head := d.log.Head()
-	d.close()
+	head := d.Log.Head()
+	d.Close()
 	want, cur := reposDigest(t, dir)
 	if cur != head || len(want) == 0 {
 		t.Fatalf("reference: cursor %d head %d, %d bytes", cur, head, len(want))
 	}
 	// Lose the projections entirely: replay rebuilds them from the log.
-	if err := os.RemoveAll(filepath.Join(dir, storeSubdir)); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, pds.ProjectionsDir)); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCmd(t, t.Context(), "replay", "--data-dir", dir, "--verify", "--log-format", "text")
@@ -137,7 +138,7 @@ func TestReplayInterruptAndRerun(t *testing.T) {
 		t.Fatalf("rerun: exit %d\n%s\n%s", code, out, errOut)
 	}
 	got, cur := reposDigest(t, dir)
-	if err := os.RemoveAll(filepath.Join(dir, storeSubdir)); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, pds.ProjectionsDir)); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, _ := runCmd(t, t.Context(), "replay", "--data-dir", dir); code != exitOK {
@@ -152,7 +153,7 @@ func TestReplayInterruptAndRerun(t *testing.T) {
 func TestReplayVerifyReportsDivergence(t *testing.T) {
 	dir := fillDataDir(t, 100)
 	// Knock seq 37 out of the log behind its back (its key is 'e' + big-endian seq).
-	db, err := pebble.Open(filepath.Join(dir, logSubdir), nil)
+	db, err := pebble.Open(filepath.Join(dir, pds.LogDir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +170,11 @@ func TestReplayVerifyReportsDivergence(t *testing.T) {
 
 func TestReplayRefusesWhileServeHoldsDataDir(t *testing.T) {
 	dir := fillDataDir(t, 10)
-	d, err := openDataDir(dir, openOptions{command: "serve"})
+	d, err := pds.Open(dir, &pds.Options{Command: "serve"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.close()
+	defer d.Close()
 	code, _, errOut := runCmd(t, t.Context(), "replay", "--data-dir", dir)
 	if code != exitFailure || !strings.Contains(errOut, "in use by pdslog serve") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)

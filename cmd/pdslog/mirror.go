@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
-	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
 	"github.com/pdslog/pdslog/eventlog/blobstore/s3"
 	"github.com/pdslog/pdslog/projections"
 	"github.com/pdslog/pdslog/projections/mirror"
@@ -40,7 +38,7 @@ type mirrorCommand struct {
 	once     bool
 	follow   bool
 	cf       mirrorSettings
-	local    localBlobSettings
+	local    blobStoreSettings
 	maxLag   uint64
 	statusOf bool
 }
@@ -93,24 +91,28 @@ func (c *mirrorCommand) run(ctx context.Context, args []string) error {
 	if c.statusOf {
 		return c.status(ctx, logger)
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "mirror", logger: logger})
+	local, err := c.local.config()
 	if err != nil {
-		if strings.Contains(err.Error(), "in use by") {
+		return err
+	}
+	store, err := local.open(ctx, c.dataDir)
+	if err != nil {
+		return err
+	}
+	d, err := pds.Open(c.dataDir, &pds.Options{Command: "mirror", Logger: logger, BlobStore: store})
+	if err != nil {
+		if errors.Is(err, pds.ErrInUse) {
 			return exitError{exitTempFail, fmt.Errorf("%w (while serve runs, mirror with serve --mirror-cloudflare)", err)}
 		}
 		return err
 	}
-	defer d.close()
-	local, err := c.local.open(ctx, c.dataDir)
+	defer d.Close()
+	m, db, err := c.cf.open(store, d.Log.Head, logger)
 	if err != nil {
 		return err
 	}
-	m, db, err := c.cf.open(local, d.log.Head, logger)
-	if err != nil {
-		return err
-	}
-	r := projections.NewRunner(d.log, []projections.Projection{m}, &projections.RunnerOptions{BatchSize: mirror.DefaultBatchEvents, Logger: logger})
-	head := d.log.Head()
+	r := projections.NewRunner(d.Log, []projections.Projection{m}, &projections.RunnerOptions{BatchSize: mirror.DefaultBatchEvents, Logger: logger})
+	head := d.Log.Head()
 	p := newProgress(c.stdout, logger, "mirror")
 	p.start(head)
 	r.OnApply = func(name string, cursor eventlog.Seq, _ int, _ time.Duration) { p.update(name, cursor) }
@@ -129,7 +131,7 @@ func (c *mirrorCommand) run(ctx context.Context, args []string) error {
 	}
 	logger.Info("mirror following the log", "seq", head)
 	r.OnApply = func(name string, cursor eventlog.Seq, n int, took time.Duration) {
-		logger.Info("mirrored", "seq", cursor, "events", n, "lag", uint64(d.log.Head()-min(cursor, d.log.Head())), "took", took.Round(time.Millisecond))
+		logger.Info("mirrored", "seq", cursor, "events", n, "lag", uint64(d.Log.Head()-min(cursor, d.Log.Head())), "took", took.Round(time.Millisecond))
 	}
 	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return mirrorError(err)
@@ -162,9 +164,9 @@ func (c *mirrorCommand) status(ctx context.Context, logger *slog.Logger) error {
 			st.UpdatedAt.Format(time.RFC3339), time.Since(st.UpdatedAt).Round(time.Second))
 	}
 	head, source := st.Head, "the log's head when the mirror last wrote"
-	if d, err := openDataDir(c.dataDir, openOptions{command: "mirror status", logger: logger}); err == nil {
-		head, source = d.log.Head(), "the log's head"
-		d.close()
+	if d, err := pds.Open(c.dataDir, &pds.Options{Command: "mirror status", Logger: logger}); err == nil {
+		head, source = d.Log.Head(), "the log's head"
+		d.Close()
 	} else {
 		fmt.Fprintf(c.stdout, "log: not readable here (%v)\n", err)
 	}
@@ -276,40 +278,4 @@ func (s *mirrorSettings) runner(l *eventlog.Log, local blobstore.Store, logger *
 	}
 	logger.Info("mirroring to Cloudflare", "account", s.accountID, "d1_database", s.databaseID, "r2_bucket", s.r2.Bucket)
 	return r, nil
-}
-
-// localBlobSettings say where the blob bytes the mirror copies are: the
-// store serve writes (the same settings and defaults).
-type localBlobSettings struct {
-	diskDir string
-	s3      s3.Options
-}
-
-func (b *localBlobSettings) register(f *flags) {
-	f.String(&b.diskDir, "blobstore-disk-location", "", "directory of the local blob store (default: DATA_DIR/blobs)", "PDS_BLOBSTORE_DISK_LOCATION")
-	f.String(&b.s3.Bucket, "blobstore-s3-bucket", "", "when serve keeps blobs in S3: its bucket", "PDS_BLOBSTORE_S3_BUCKET")
-	f.String(&b.s3.Region, "blobstore-s3-region", "", "its region", "PDS_BLOBSTORE_S3_REGION")
-	f.String(&b.s3.Endpoint, "blobstore-s3-endpoint", "", "its endpoint", "PDS_BLOBSTORE_S3_ENDPOINT")
-	f.Bool(&b.s3.ForcePathStyle, "blobstore-s3-force-path-style", false, "its path-style addressing", "PDS_BLOBSTORE_S3_FORCE_PATH_STYLE")
-	f.String(&b.s3.AccessKeyID, "blobstore-s3-access-key-id", "", "its access key id", "PDS_BLOBSTORE_S3_ACCESS_KEY_ID")
-	f.Secret(&b.s3.SecretAccessKey, "blobstore-s3-secret-access-key", "its secret access key", "PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY")
-}
-
-func (b *localBlobSettings) open(ctx context.Context, dataDir string) (blobstore.Store, error) {
-	if b.s3.Bucket != "" {
-		st, err := s3.New(b.s3)
-		if err != nil {
-			return nil, usageError{fmt.Sprintf("PDS_BLOBSTORE_S3_*: %v", err)}
-		}
-		return st, nil
-	}
-	dir := b.diskDir
-	if dir == "" {
-		dir = filepath.Join(dataDir, "blobs")
-	}
-	st, err := disk.Open(dir, nil)
-	if err != nil {
-		return nil, fmt.Errorf("open blob store: %w", err)
-	}
-	return st, nil
 }

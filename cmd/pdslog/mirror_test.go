@@ -12,6 +12,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/projections/mirror/d1/d1test"
 )
 
@@ -114,11 +115,11 @@ func TestMirrorCommand(t *testing.T) {
 		}
 	})
 	t.Run("serve holds the data dir", func(t *testing.T) {
-		d, err := openDataDir(dir, openOptions{command: "serve"})
+		d, err := pds.Open(dir, &pds.Options{Command: "serve"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer d.close()
+		defer d.Close()
 		code, _, errOut := runCmd(t, t.Context(), "mirror", "--to", "cloudflare", "--once", "--data-dir", dir)
 		if code != exitTempFail || !strings.Contains(errOut, "serve --mirror-cloudflare") {
 			t.Fatalf("exit %d, stderr %s", code, errOut)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
@@ -49,28 +50,27 @@ func (c *replayCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := openDataDir(c.dataDir, openOptions{command: "replay", logger: logger})
+	d, err := pds.Open(c.dataDir, &pds.Options{Command: "replay", Logger: logger, BatchSize: c.batch})
 	if err != nil {
 		return err
 	}
-	defer d.close()
-	d.runner = projections.NewRunner(d.log, d.projections(), &projections.RunnerOptions{BatchSize: c.batch, Logger: logger})
+	defer d.Close()
 
 	var names []string
 	if c.projection != "all" {
 		names = strings.Split(c.projection, ",")
 		for _, n := range names {
-			if !slices.Contains(d.runner.Projections(), n) {
-				return usageError{fmt.Sprintf("unknown projection %q (have: all, %s)", n, strings.Join(d.runner.Projections(), ", "))}
+			if !slices.Contains(d.Runner.Projections(), n) {
+				return usageError{fmt.Sprintf("unknown projection %q (have: all, %s)", n, strings.Join(d.Runner.Projections(), ", "))}
 			}
 		}
 	}
-	head := d.log.Head()
+	head := d.Log.Head()
 	if c.verify {
 		p := newProgress(c.stdout, logger, "verify")
 		p.start(head)
 		start := time.Now()
-		err := d.log.Verify(ctx, &eventlog.VerifyOptions{
+		err := d.Log.Verify(ctx, &eventlog.VerifyOptions{
 			Check:    commit.NewVerifier().Check,
 			Progress: func(s eventlog.Seq) { p.update("log", s) },
 		})
@@ -94,14 +94,14 @@ func (c *replayCommand) run(ctx context.Context, args []string) error {
 	if label == "" {
 		label = "all projections"
 	}
-	d.runner.OnApply = func(name string, cursor eventlog.Seq, _ int, _ time.Duration) {
+	d.Runner.OnApply = func(name string, cursor eventlog.Seq, _ int, _ time.Duration) {
 		mu.Lock()
 		cursors[name] = cursor
 		low := cursor
 		for _, c := range cursors {
 			low = min(low, c)
 		}
-		complete := len(cursors) == len(d.runner.Projections()) || len(names) > 0 && len(cursors) == len(names)
+		complete := len(cursors) == len(d.Runner.Projections()) || len(names) > 0 && len(cursors) == len(names)
 		mu.Unlock()
 		if complete {
 			p.update(label, low)
@@ -114,7 +114,7 @@ func (c *replayCommand) run(ctx context.Context, args []string) error {
 		defer debug.SetGCPercent(debug.SetGCPercent(400))
 	}
 	start := time.Now()
-	err = d.runner.Rebuild(ctx, names...)
+	err = d.Runner.Rebuild(ctx, names...)
 	p.finish()
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func (c *replayCommand) run(ctx context.Context, args []string) error {
 	took := time.Since(start)
 	rebuilt := names
 	if len(rebuilt) == 0 {
-		rebuilt = d.runner.Projections()
+		rebuilt = d.Runner.Projections()
 	}
 	// The rate is of log events: how fast the whole data dir is rebuilt
 	// (each event is applied once per projection).

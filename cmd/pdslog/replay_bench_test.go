@@ -14,6 +14,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/events"
@@ -101,11 +102,11 @@ type genRepo struct {
 func genReplayLog(tb testing.TB, path string, accts, records int) int {
 	tb.Helper()
 	ctx := context.Background()
-	d, err := openDataDir(path, openOptions{command: "bench", logger: discardLogger()})
+	d, err := pds.Open(path, &pds.Options{Command: "bench", Logger: discardLogger()})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer d.close()
+	defer d.Close()
 	builder := commit.NewBuilder(nil)
 	tids := syntax.NewTIDClock(7)
 	// The password hash of every account: hashing is deliberately slow and
@@ -148,7 +149,7 @@ func genReplayLog(tb testing.TB, path string, accts, records int) int {
 				batch = batch[:0]
 				return
 			}
-			if _, err := d.log.Append(ctx, batch...); err != nil {
+			if _, err := d.Log.Append(ctx, batch...); err != nil {
 				appendErr = err
 			}
 			total += len(batch)
@@ -197,7 +198,7 @@ func genReplayLog(tb testing.TB, path string, accts, records int) int {
 	if appendErr != nil {
 		tb.Fatal(appendErr)
 	}
-	if head := int(d.log.Head()); head != total {
+	if head := int(d.Log.Head()); head != total {
 		tb.Fatalf("log head %d after appending %d events", head, total)
 	}
 	return total

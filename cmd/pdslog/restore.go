@@ -13,6 +13,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"golang.org/x/term"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/commit"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/backup"
@@ -100,13 +101,13 @@ func (c *restoreCommand) run(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return err
 	}
-	lock, err := lockDataDir(c.dataDir, "restore")
+	lock, err := pds.Lock(c.dataDir, "restore")
 	if err != nil {
 		return err
 	}
 	blobDir := c.blobDir
 	if blobDir == "" {
-		blobDir = filepath.Join(c.dataDir, "blobs")
+		blobDir = filepath.Join(c.dataDir, pds.BlobsDir)
 	}
 	dst, err := disk.Open(blobDir, nil)
 	if err != nil {
@@ -119,8 +120,8 @@ func (c *restoreCommand) run(ctx context.Context, args []string) error {
 	p := newProgress(c.stdout, logger, "restore")
 	started := false
 	o := backup.RestoreOptions{Target: t, Generation: c.generation, AtTime: at, AtSeq: eventlog.Seq(c.seq),
-		LogDir: filepath.Join(c.dataDir, logSubdir), KeysDir: filepath.Join(c.dataDir, filepath.Dir(sealKeyPath)),
-		SealKeyName: filepath.Base(sealKeyPath), Identities: ids, BlobDest: dst, Logger: logger,
+		LogDir: filepath.Join(c.dataDir, pds.LogDir), KeysDir: filepath.Join(c.dataDir, filepath.Dir(pds.SealKeyPath)),
+		SealKeyName: filepath.Base(pds.SealKeyPath), Identities: ids, BlobDest: dst, Logger: logger,
 		Progress: func(done, total eventlog.Seq) {
 			if !started {
 				p.start(total)
@@ -155,13 +156,17 @@ func (c *restoreCommand) run(ctx context.Context, args []string) error {
 
 	// Open with the floor (tombstones fill up to it), rebuild every
 	// projection, then announce each repo's head.
-	d, err := openDataDir(c.dataDir, openOptions{command: "restore", seqFloor: res.SeqFloor, logger: logger})
+	d, err := pds.Open(c.dataDir, &pds.Options{Command: "restore", SeqFloor: res.SeqFloor, Logger: logger, BlobStore: dst})
 	if err != nil {
 		return err
 	}
-	defer d.close()
+	defer d.Close()
 	rb := time.Now()
-	if err := d.catchUp(ctx, newProgress(c.stdout, logger, "rebuild")); err != nil {
+	rp := newProgress(c.stdout, logger, "rebuild")
+	rp.start(d.Log.Head())
+	err = d.CatchUp(ctx, rp.update)
+	rp.finish()
+	if err != nil {
 		return fmt.Errorf("rebuild projections: %w", err)
 	}
 	rebuilt := time.Since(rb)
@@ -199,11 +204,11 @@ func (c *restoreCommand) askPassphrase() (string, error) {
 // relay whose cursor is past what the backup held (it saw events lost with
 // the machine) learns each repo's state as restored, and resynchronises
 // instead of seeing a broken chain.
-func announceRepos(ctx context.Context, d *dataDir) (int, error) {
+func announceRepos(ctx context.Context, d *pds.PDS) (int, error) {
 	n := 0
 	var after syntax.DID
 	for {
-		rs, err := d.repos.List(ctx, after, 200)
+		rs, err := d.Repos.List(ctx, after, 200)
 		if err != nil {
 			return n, err
 		}
@@ -213,25 +218,25 @@ func announceRepos(ctx context.Context, d *dataDir) (int, error) {
 			if !r.Active || r.Commit == "" {
 				continue
 			}
-			head, err := d.log.RepoHead(ctx, r.DID)
+			head, err := d.Log.RepoHead(ctx, r.DID)
 			if errors.Is(err, eventlog.ErrNotFound) {
 				continue
 			}
 			if err != nil {
 				return n, err
 			}
-			ev, err := commit.SyncEvent(ctx, r.DID, head, d.blocks.Source(r.DID))
+			ev, err := commit.SyncEvent(ctx, r.DID, head, d.Blocks.Source(r.DID))
 			if err != nil {
 				return n, err
 			}
 			evs = append(evs, ev)
 		}
 		if len(evs) > 0 {
-			seq, err := d.log.Append(ctx, evs...)
+			seq, err := d.Log.Append(ctx, evs...)
 			if err != nil {
 				return n, err
 			}
-			if err := d.runner.CatchUp(ctx, seq); err != nil {
+			if err := d.Runner.CatchUp(ctx, seq); err != nil {
 				return n, err
 			}
 			n += len(evs)

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"filippo.io/age"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/backup"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
@@ -140,7 +139,7 @@ func (s *backupSettings) shipper(l *eventlog.Log, dataDir string, local blobstor
 		return nil, err
 	}
 	o := backup.Options{Log: l, Target: t, StatePath: filepath.Join(dataDir, backupStatePath),
-		KeysDir: filepath.Join(dataDir, filepath.Dir(sealKeyPath)), KeysRecipients: rcpt, KeysMethod: method,
+		KeysDir: filepath.Join(dataDir, filepath.Dir(pds.SealKeyPath)), KeysRecipients: rcpt, KeysMethod: method,
 		RPO: s.rpo, LagWarn: s.lagWarn, CompactEvery: s.purgeWindow, SeqReserve: s.seqReserve,
 		SegmentBytes: s.segmentBytes, Logger: logger}
 	if external != nil {
@@ -151,30 +150,30 @@ func (s *backupSettings) shipper(l *eventlog.Log, dataDir string, local blobstor
 	return backup.New(o)
 }
 
-// startBackup runs the shipper inside serve, beside the projections: it
-// logs and retries its failures and never stops serve. Its metrics join
-// the server's registry.
-func (c *serveCommand) startBackup(ctx context.Context, wg *sync.WaitGroup, d *dataDir, local blobstore.Store, reg prometheus.Registerer, logger *slog.Logger) {
-	if c.backup.url == "" {
-		return
+// backupShipper builds the shipper serve runs beside the projections
+// (nil when PDSLOG_BACKUP_URL is unset): it logs and retries its failures
+// and never stops serve; its metrics join the server's registry. Blobs on
+// disk are shipped; blobs in S3 are recorded where they are.
+func (cfg *serveConfig) backupShipper(d *pds.PDS, reg prometheus.Registerer, logger *slog.Logger) (*backup.Shipper, error) {
+	if cfg.backup == nil {
+		return nil, nil
 	}
 	logger = logger.With("component", "backup")
 	var external *backup.BlobsInfo
-	if c.blobs.s3.Bucket != "" {
-		external = &backup.BlobsInfo{Location: backup.BlobsExternal, Bucket: c.blobs.s3.Bucket, Endpoint: c.blobs.s3.Endpoint}
+	if cfg.blobs.s3 != nil {
+		external = &backup.BlobsInfo{Location: backup.BlobsExternal, Bucket: cfg.blobs.bucket, Endpoint: cfg.blobs.endpoint}
 	}
-	sh, err := c.backup.shipper(d.log, c.dataDir, local, external, logger)
+	sh, err := cfg.backup.shipper(d.Log, cfg.dataDir, d.BlobStore, external, logger)
 	if err != nil {
-		logger.Error("backup not started", "err", err)
-		return
+		return nil, fmt.Errorf("PDSLOG_BACKUP_URL: %w", err)
 	}
 	if reg != nil {
 		if err := sh.Register(reg); err != nil && !errors.As(err, &prometheus.AlreadyRegisteredError{}) {
-			logger.Error("backup metrics not registered", "err", err)
+			return nil, err
 		}
 	}
-	logger.Info("shipping the log", "url", c.backup.url, "rpo", c.backup.rpo)
-	wg.Go(func() { _ = sh.Run(ctx) })
+	logger.Info("shipping the log", "url", cfg.backup.url, "rpo", cfg.backup.rpo)
+	return sh, nil
 }
 
 // readIdentities returns the identities restore opens the keys with: the

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"time"
 
+	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
+
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
@@ -38,9 +40,9 @@ func (p *proxySettings) register(f *flags) {
 	f.Duration(&p.headersTimeout, "proxy-headers-timeout", proxy.DefaultHeadersTimeout, "how long a proxied call waits for the upstream's headers", "PDS_PROXY_HEADERS_TIMEOUT")
 	f.Duration(&p.bodyTimeout, "proxy-body-timeout", proxy.DefaultBodyTimeout, "how long a proxied answer may pause mid-body", "PDS_PROXY_BODY_TIMEOUT")
 	f.Int64(&p.maxResponseSize, "proxy-max-response-size", proxy.DefaultMaxResponseSize, "largest proxied answer, in bytes", "PDS_PROXY_MAX_RESPONSE_SIZE")
-	f.Duration(&p.didStaleTTL, "did-cache-stale-ttl", proxy.DefaultDIDCacheStaleTTL, "how long a cached DID document is used before it is refreshed in the background", "PDS_DID_CACHE_STALE_TTL")
-	f.Duration(&p.didMaxTTL, "did-cache-max-ttl", proxy.DefaultDIDCacheMaxTTL, "how long a cached DID document is used at all", "PDS_DID_CACHE_MAX_TTL")
-	f.Duration(&p.resolveTimeout, "id-resolver-timeout", proxy.DefaultResolveTimeout, "how long a DID resolution may take", "PDS_ID_RESOLVER_TIMEOUT")
+	f.Duration(&p.didStaleTTL, "did-cache-stale-ttl", pdsidentity.DefaultDIDCacheStaleTTL, "how long a cached DID document is used before it is refreshed in the background", "PDS_DID_CACHE_STALE_TTL")
+	f.Duration(&p.didMaxTTL, "did-cache-max-ttl", pdsidentity.DefaultDIDCacheMaxTTL, "how long a cached DID document is used at all", "PDS_DID_CACHE_MAX_TTL")
+	f.Duration(&p.resolveTimeout, "id-resolver-timeout", pdsidentity.DefaultResolveTimeout, "how long a DID resolution may take", "PDS_ID_RESOLVER_TIMEOUT")
 }
 
 // service checks one URL/DID pair: both or neither, an http(s) URL (https

@@ -45,7 +45,7 @@ func TestServeRefusesBadProxySettings(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			f := newFlags("serve", serveSummary, io.Discard)
-			c.register(f)
+			c.common.register(f)
 			// Only the proxy settings and the ones they depend on.
 			f.String(&c.plcURL, "plc-url", "https://plc.directory", "", "PDS_DID_PLC_URL")
 			f.Bool(&c.devMode, "dev-mode", false, "", "PDS_DEV_MODE")

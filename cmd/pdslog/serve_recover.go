@@ -27,32 +27,15 @@ import (
 // recoverPoll is how often a failed data dir is probed.
 var recoverPoll = time.Second
 
-// watchFailure closes failed once log fails, or returns when ctx ends.
-func watchFailure(ctx context.Context, log *eventlog.Log, failed chan<- struct{}) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if log.Failure() != nil {
-				close(failed)
-				return
-			}
-		}
-	}
-}
-
 // recoverStorage answers 503 on ln until the data dir's disk takes writes
 // again and the data dir reopens, then returns it. It returns nil, nil when
 // ctx ends first (a normal shutdown).
-func (c *serveCommand) recoverStorage(ctx context.Context, ln *sharedListener, logger *slog.Logger) (*dataDir, error) {
+func (c *serveCommand) recoverStorage(ctx context.Context, cfg *serveConfig, ln *sharedListener, logger *slog.Logger) (*round, error) {
 	hs := &http.Server{Handler: http.HandlerFunc(unavailable), ReadHeaderTimeout: 10 * time.Second}
-	round := ln.round()
-	go func() { _ = hs.Serve(round) }()
+	rl := ln.round()
+	go func() { _ = hs.Serve(rl) }()
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), c.drain)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.drain)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
@@ -63,18 +46,18 @@ func (c *serveCommand) recoverStorage(ctx context.Context, ln *sharedListener, l
 		if fs == nil {
 			fs = vfs.Default
 		}
-		err := probeStorage(fs, c.dataDir, c.minFree)
-		var d *dataDir
+		err := probeStorage(fs, cfg.dataDir, cfg.minFree)
+		var r *round
 		if err == nil {
-			d, err = c.openData(ctx, logger)
+			r, err = c.openRound(ctx, cfg, logger)
 		}
 		if err == nil {
-			logger.Info("data dir reopened after a storage failure: serving again", "seq", d.log.Head(), "attempts", attempt, "duration", time.Since(start))
-			return d, nil
+			logger.Info("data dir reopened after a storage failure: serving again", "seq", r.pds.Log.Head(), "attempts", attempt, "duration", time.Since(start))
+			return r, nil
 		}
 		if msg := err.Error(); msg != lastErr {
 			lastErr = msg
-			logger.Error("storage not usable yet; answering 503 and retrying", "err", err, "data_dir", c.dataDir)
+			logger.Error("storage not usable yet; answering 503 and retrying", "err", err, "data_dir", cfg.dataDir)
 		}
 		select {
 		case <-ctx.Done():

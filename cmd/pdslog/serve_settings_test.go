@@ -41,6 +41,11 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "zz", nil, "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: not hex"},
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00", nil, "not a K-256 private key"},
 		{"PDSLOG_SEQ_FLOOR", "-1", nil, "PDSLOG_SEQ_FLOOR"},
+		{"PDS_EMAIL_SMTP_URL", "mail.example.com:587", nil, "PDS_EMAIL_SMTP_URL"},
+		{"PDS_EMAIL_SMTP_URL", "https://mail.example.com", nil, "PDS_EMAIL_SMTP_URL"},
+		{"PDS_MODERATION_EMAIL_SMTP_URL", "smtp://", nil, "PDS_MODERATION_EMAIL_SMTP_URL"},
+		{"PDS_EMAIL_FROM_ADDRESS", "not an address", nil, "PDS_EMAIL_FROM_ADDRESS"},
+		{"PDS_MODERATION_EMAIL_ADDRESS", "x\r\nBcc: y@evil.example", nil, "PDS_MODERATION_EMAIL_ADDRESS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+"="+tt.value, func(t *testing.T) {
@@ -103,6 +108,7 @@ func TestHelpDoesNotPrintSecrets(t *testing.T) {
 		"PDS_JWT_SECRET":                            "jwt-secret-value-22",
 		"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
 		"PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY":        "s3-secret-value-333",
+		"PDS_EMAIL_SMTP_URL":                        "smtp://user:smtp-secret-4444@mail.example.com",
 	}
 	for k, v := range secrets {
 		t.Setenv(k, v)

@@ -17,4 +17,7 @@
 //     PutObject or a multipart upload per blob.
 //
 // Every method streams: no backend reads a whole blob into memory.
+//
+// It lives under eventlog, not projections: blob bytes are primary data
+// like the log (nothing rebuilds them), and the log records which exist.
 package blobstore

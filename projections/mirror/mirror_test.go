@@ -3,6 +3,7 @@ package mirror_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -26,6 +27,10 @@ func TestMain(m *testing.M) {
 		os.Exit(mirrorChild(cfg))
 	}
 	code := func() int {
+		flag.Parse()
+		if testing.Short() {
+			return m.Run() // the tests that need the emulator skip (emu.Database)
+		}
 		var err error
 		emu, err = d1test.Start(d1test.Options{})
 		if err != nil {

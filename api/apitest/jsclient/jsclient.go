@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pdslog/pdslog/projections/testenv"
 	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
@@ -29,6 +30,10 @@ type Options struct {
 	// script also re-signs an access token as expired, to check that the
 	// client refreshes the session and retries.
 	JWTSecret string
+	// MailInbox, if set, is the URL of the test SMTP server's inbox
+	// (mailtest.Server.Inbox): the script then walks the emailed-code
+	// flows (confirm email, reset password, email sign-in code).
+	MailInbox string
 	// Timeout bounds the run (default DefaultTimeout).
 	Timeout time.Duration
 }
@@ -79,6 +84,7 @@ type Result struct {
 // what they saw.
 func Run(t testing.TB, pdsURL, inviteCode string, opts Options) []Step {
 	t.Helper()
+	testenv.Slow(t, "runs the TypeScript client under Node.js")
 	r, err := Exec(t.Context(), pdsURL, inviteCode, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +125,7 @@ func Exec(ctx context.Context, pdsURL, inviteCode string, opts Options) (*Result
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PDSLOG_PDS_URL="+pdsURL, "PDSLOG_INVITE_CODE="+inviteCode,
 		"PDSLOG_HANDLE="+opts.Handle, "PDSLOG_EMAIL="+opts.Email, "PDSLOG_PASSWORD="+opts.Password,
-		"PDSLOG_JWT_SECRET="+opts.JWTSecret)
+		"PDSLOG_JWT_SECRET="+opts.JWTSecret, "PDSLOG_MAIL_INBOX="+opts.MailInbox)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pdslog/pdslog/api/apitest/jsclient"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // The full run against pdslog is cmd/pdslog's TestServeWithAtprotoAPI; these
@@ -25,6 +26,7 @@ func names(steps []jsclient.Step) []string {
 // Nothing listening: the first step fails, nothing after it runs, and the
 // run fails as a whole.
 func TestExecStopsAtFirstFailure(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +43,7 @@ func TestExecStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestExecNeedsArguments(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js")
 	r, err := jsclient.Exec(t.Context(), "", "", jsclient.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +80,7 @@ func describeServer(cors bool) http.HandlerFunc {
 // A server a browser could not call (no CORS headers) fails the step that
 // called it, though its answers are right.
 func TestExecFailsWhatABrowserWouldBlock(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js")
 	srv := httptest.NewServer(describeServer(false))
 	defer srv.Close()
 	r, err := jsclient.Exec(t.Context(), srv.URL, "some-invite", jsclient.Options{})

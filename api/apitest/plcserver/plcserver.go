@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pdslog/pdslog/projections/testenv"
 	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
@@ -33,6 +34,7 @@ type Server struct {
 // coming up within 30s) fails t.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	testenv.Slow(t, "runs a PLC directory under Node.js")
 	dir, err := Dir()
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // Env is the real server (apitest) with service proxying on, a real PLC
 // directory, a stand-in AppView (the configured one) and a stand-in
 // moderation service, each with its DID in that directory. Accounts made
-// with Signup get their DID documents there too, so the stand-ins can
+// with createAccount get their DID documents there too, so the stand-ins can
 // verify the tokens the server signs for them.
 type Env struct {
 	*apitest.Env
@@ -46,8 +46,8 @@ func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 	if configure != nil {
 		configure(e.Config)
 	}
-	e.Env = apitest.New(t, func(o *api.Options) { o.Proxy = e.Config })
-	e.Env.Signup.PLC = &plc.Client{URL: plcSrv.URL}
+	e.Env = apitest.New(t, func(o *api.Config) { o.Proxy = e.Config })
+	e.Env.PDS.PLC = &plc.Client{URL: plcSrv.URL}
 	return e
 }
 

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // writeFile writes content to dir/name, making its directory.
@@ -146,6 +148,7 @@ func localPackage(t *testing.T) string {
 // TestInstall runs the real npm: Install installs what is missing, once
 // per dir within the process.
 func TestInstall(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js")
 	dir := localPackage(t)
 	if why, err := needsInstall(dir); err != nil || why != "node_modules is not installed" {
 		t.Fatalf("before Install: needsInstall = %q, %v", why, err)
@@ -175,6 +178,7 @@ func TestInstall(t *testing.T) {
 // TestInstallFails: a failed `npm ci` is an error naming the directory,
 // why it ran and what to run by hand, with npm's output.
 func TestInstallFails(t *testing.T) {
+	testenv.Slow(t, "runs npm/Node.js")
 	dir := localPackage(t)
 	// package.json no longer matches package-lock.json: npm ci refuses.
 	writeFile(t, dir, "package.json", `{"name": "p", "version": "0.0.0", "dependencies": {"a": "file:./a", "b": "1.0.0"}}`)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pdslog/pdslog/projections/testenv"
 	"github.com/pdslog/pdslog/projections/testenv/npm"
 )
 
@@ -99,6 +100,7 @@ func Start(opts Options) (*Emulator, error) {
 // StartT starts an emulator for t and stops it at t's cleanup.
 func StartT(t testing.TB, opts Options) *Emulator {
 	t.Helper()
+	testenv.Slow(t, "runs the D1 emulator under Node.js")
 	e, err := Start(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +116,15 @@ func StartT(t testing.TB, opts Options) *Emulator {
 
 // Database returns a database id nobody has used yet, failing t when the
 // pool is exhausted.
+//
+// A nil emulator (a TestMain that did not start one under -short) skips t
+// as testenv.Slow does.
 func (e *Emulator) Database(t testing.TB) string {
 	t.Helper()
+	if e == nil {
+		testenv.Slow(t, "uses the D1 emulator under Node.js")
+		t.Fatal("d1test: no emulator")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.pool) == 0 {

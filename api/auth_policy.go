@@ -1,0 +1,113 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/xrpc"
+)
+
+// policy is the credential rule of a route, declared in the route table;
+// the middleware that enforces it is built from it (authenticate).
+type policy int
+
+const (
+	// none: no credentials are looked at (health, metrics, well-known
+	// documents).
+	none policy = iota
+	// optional: no credentials needed; an access token, if sent, must be
+	// valid for the method and names the caller (reads that answer an owner
+	// differently, and proxied methods, which sign for the caller).
+	optional
+	// access: an access token whose scope allows the method is required
+	// (auth.Scope.AllowsMethod: the reference's full-access, privileged,
+	// takendown and signup-queued method lists).
+	access
+	// refresh: a refresh token, which the handler verifies itself
+	// (refreshSession, deleteSession).
+	refresh
+	// admin: HTTP basic admin:PASSWORD (com.atproto.admin.*, invite
+	// creation).
+	admin
+	// optionalOrAdmin: optional, except that HTTP basic credentials are
+	// passed to the handler, which reads inactive repos for the admin and
+	// refuses any other basic credentials (the sync reads).
+	optionalOrAdmin
+)
+
+func (p policy) String() string {
+	return [...]string{"none", "optional", "access", "refresh", "admin", "optionalOrAdmin"}[p]
+}
+
+// authenticate returns the middleware that enforces p for method nsid.
+func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			hdr := c.Request().Header.Get(echo.HeaderAuthorization)
+			switch p {
+			case none, refresh:
+				return next(c)
+			case admin:
+				if !auth.CheckAdmin(hdr, s.cfg.AdminPassword) {
+					return xrpc.AuthRequired("admin credentials required")
+				}
+				return next(c)
+			case optionalOrAdmin:
+				if scheme, _, err := auth.ParseAuthorization(hdr); err == nil && scheme == auth.SchemeBasic {
+					return next(c)
+				}
+			}
+			if hdr == "" {
+				if p == access {
+					return xrpc.AuthMissing()
+				}
+				return next(c)
+			}
+			caller, err := s.verifyAccess(c, hdr, nsid)
+			if err != nil {
+				return err
+			}
+			xrpc.SetCaller(c, caller)
+			return next(c)
+		}
+	}
+}
+
+// verifyAccess checks an access token for method nsid and returns the
+// caller.
+func (s *Server) verifyAccess(c echo.Context, hdr, nsid string) (*xrpc.Caller, error) {
+	tok, ok, err := auth.BearerToken(hdr)
+	if err != nil || !ok {
+		return nil, xrpc.AuthRequired("malformed authorization header")
+	}
+	claims, err := s.pds.Tokens.VerifyAccessFor(tok, nsid, s.now())
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	if _, err := s.pds.Accounts.Get(c.Request().Context(), claims.DID); err != nil {
+		return nil, xrpc.AuthRequired("account not found")
+	}
+	return &xrpc.Caller{DID: claims.DID, Scope: string(claims.Scope)}, nil
+}
+
+// tokenError renders a token verification failure as the reference does.
+func tokenError(err error) error {
+	name := auth.XRPCErrorName(err)
+	if name == "" {
+		name = "InvalidToken"
+	}
+	msg := "Token could not be verified"
+	if name == "ExpiredToken" {
+		msg = "Token has expired"
+	}
+	return &xrpc.Error{Status: http.StatusBadRequest, Name: name, Message: msg, Err: err}
+}
+
+// nsidOf is the XRPC method of a /xrpc/ path.
+func nsidOf(path string) string {
+	nsid, _ := strings.CutPrefix(path, "/xrpc/")
+	return nsid
+}

@@ -1,0 +1,15 @@
+package api
+
+// Route is a route table entry as tests see it.
+type Route struct {
+	Method, Path, Policy string
+}
+
+// RouteTable returns the server's route table.
+func (s *Server) RouteTable() []Route {
+	var out []Route
+	for _, r := range s.routes() {
+		out = append(out, Route{Method: r.method, Path: r.path, Policy: r.auth.String()})
+	}
+	return out
+}

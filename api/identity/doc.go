@@ -1,0 +1,3 @@
+// Package identity serves com.atproto.identity.*: resolveHandle,
+// updateHandle and getRecommendedDidCredentials.
+package identity
