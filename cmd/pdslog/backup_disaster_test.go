@@ -24,6 +24,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/backup"
 	"github.com/pdslog/pdslog/eventlog/backup/objstore/objstoretest"
+	"github.com/pdslog/pdslog/projections/testenv"
 )
 
 // relayFrame is what a relay-style consumer keeps of one firehose frame.
@@ -132,6 +133,7 @@ type timedAck struct {
 // only grow, and every repo whose chain does not continue from what the
 // relay saw is announced by a #sync first.
 func TestBackupDisaster(t *testing.T) {
+	testenv.Slow(t, "kills serve child processes; the real PLC directory (Node.js)")
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 7))
