@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/cmd/pdslog/internal/bench"
 	"github.com/pdslog/pdslog/eventlog/backup/objstore/objstoretest"
 )
 
@@ -47,7 +48,7 @@ func BenchmarkBackupShipLag(b *testing.B) {
 	plcSrv := plcserver.Start(b)
 	s3 := objstoretest.StartFakeS3(b)
 	backupEnv(b, s3)
-	load := func(ship bool) (*benchReport, map[string]any) {
+	load := func(ship bool) (*bench.Report, map[string]any) {
 		var logs syncBuffer
 		args := []string{"--data-dir", b.TempDir(), "--plc-url", plcSrv.URL, "--rate-limits=false", "--invite-required=false", "--log-format", "json"}
 		if ship {

@@ -109,4 +109,7 @@ var catalogue = map[string]func() Payload{
 	TypeEmailTokenIssued:   func() Payload { return new(EmailTokenIssued) },
 	TypeEmailTokenUsed:     func() Payload { return new(EmailTokenUsed) },
 	TypeEmailAuthFactor:    func() Payload { return new(EmailAuthFactor) },
+	TypeRepoImported:       func() Payload { return new(RepoImported) },
+	TypeKeyReserved:        func() Payload { return new(KeyReserved) },
+	TypeDeletionScheduled:  func() Payload { return new(DeletionScheduled) },
 }
