@@ -678,3 +678,32 @@ func TestCompactMergesSmallSegments(t *testing.T) {
 	sameLog(t, e.log, got, e.log.Head())
 	t.Logf("%d segments uploaded, %d after merging", before, len(segs))
 }
+
+// Blobs already in S3/R2 are recorded, not copied: the manifest names
+// their bucket, no blob object is written to the backup, and a restore
+// reports where they are and copies none.
+func TestExternalBlobsAreNotCopied(t *testing.T) {
+	e := newEnv(t)
+	did := e.stream.Repos[0].DID
+	e.append(20)
+	e.uploadBlob(did, []byte("a blob the server keeps in S3"))
+	s := e.shipper(func(o *Options) {
+		o.ExternalBlobs = &BlobsInfo{Location: BlobsExternal, Bucket: "pds-blobs", Endpoint: "https://r2.example"}
+	})
+	if err := s.CatchUp(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range e.s3.Puts() {
+		if strings.Contains(k, "/blobs/") {
+			t.Fatalf("blob copied to the backup: %s", k)
+		}
+	}
+	m, err := readManifest(context.Background(), e.target.Objects, s.Generation())
+	if err != nil || m.Blobs != (BlobsInfo{Location: BlobsExternal, Bucket: "pds-blobs", Endpoint: "https://r2.example"}) {
+		t.Fatalf("manifest blobs %+v %v", m, err)
+	}
+	res, _, _ := e.restore(nil)
+	if res.BlobLocation.Location != BlobsExternal || res.BlobLocation.Bucket != "pds-blobs" || res.Blobs != 0 {
+		t.Fatalf("restore result %+v", res)
+	}
+}
