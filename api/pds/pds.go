@@ -92,6 +92,9 @@ type Options struct {
 	DevMode bool
 	// RefuseImports refuses importRepo (PDS_ACCEPTING_REPO_IMPORTS=false).
 	RefuseImports bool
+	// MaxImportBlocks bounds the blocks of an imported CAR; 0 means
+	// DefaultMaxImportBlocks.
+	MaxImportBlocks int64
 }
 
 // EnsureDefaults fills in the defaults of unset options.

@@ -134,6 +134,9 @@ func (c *serveCommand) config() (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.maxImportSize <= 0 {
+		return nil, bad("PDS_MAX_REPO_IMPORT_SIZE", "must be positive, got %d", c.maxImportSize)
+	}
 	cfg := &serveConfig{dataDir: c.dataDir, drain: c.drain, minFree: c.minFree, blobs: blobs.store, crawlers: crawlers,
 		pprofAddr: c.pprofAddr, hostname: c.hostname}
 	if c.mirrorOn {
@@ -169,6 +172,7 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		ModerationMail:      mc.moderation,
 		ModerationMailFrom:  mc.moderationFrom,
 		DevMode:             c.devMode,
+		RefuseImports:       !c.acceptImports,
 	}
 	cfg.api = api.Config{
 		AdminPassword: c.adminPassword,
@@ -176,6 +180,7 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		RateLimits:    c.rateLimits,
 		BlobTempDir:   blobs.tmpDir(c.dataDir),
 		BlobMaxSize:   blobs.uploadLimit,
+		MaxImportSize: c.maxImportSize,
 		Proxy:         proxyCfg,
 		Firehose:      fh,
 		Version:       version(),
