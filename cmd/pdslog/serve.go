@@ -128,7 +128,7 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	// The port stays open across rounds of serving: while the data dir is
 	// reopened after a storage failure, connections get a 503, never a
 	// refused connection.
-	shared := newSharedListener(ln)
+	shared := newSharedListener(ln, logger, nil)
 	defer shared.Close()
 	ready := c.ready
 	for {
