@@ -51,12 +51,17 @@ func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
 			case none, refresh:
 				return next(c)
 			case admin:
-				if !auth.CheckAdmin(hdr, s.cfg.AdminPassword) {
-					return xrpc.AuthRequired("admin credentials required")
+				if err := s.checkAdmin(c, hdr); err != nil {
+					return err
 				}
 				return next(c)
 			case optionalOrAdmin:
+				// Basic credentials are the admin's or refused (the
+				// handler reads inactive repos for the admin).
 				if scheme, _, err := auth.ParseAuthorization(hdr); err == nil && scheme == auth.SchemeBasic {
+					if err := s.checkAdmin(c, hdr); err != nil {
+						return err
+					}
 					return next(c)
 				}
 			}

@@ -31,6 +31,12 @@ type serveConfig struct {
 	crawlers   []string
 	pprofAddr  string
 	hostname   string
+	// metricsAddr, if set, is the operator listener for /metrics.
+	metricsAddr string
+	// idleTimeout and maxConnsPerIP are the public listener's limits
+	// (maxConnsPerIP 0: no cap).
+	idleTimeout   time.Duration
+	maxConnsPerIP int
 	// mirror, if set, runs the Cloudflare mirror inside serve.
 	mirror *mirrorSettings
 }
@@ -128,8 +134,17 @@ func (c *serveCommand) config() (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := c.net.config()
+	if err != nil {
+		return nil, err
+	}
 	cfg := &serveConfig{dataDir: c.dataDir, drain: c.drain, minFree: c.minFree, blobs: blobs.store, crawlers: crawlers,
-		pprofAddr: c.pprofAddr, hostname: c.hostname}
+		pprofAddr: c.pprofAddr, hostname: c.hostname, metricsAddr: c.metricsAddr, idleTimeout: c.net.idleTimeout,
+		maxConnsPerIP: c.net.maxConnsPerIP}
+	if !c.rateLimits {
+		// Load tests from one machine: no per-address caps either.
+		cfg.maxConnsPerIP, fh.MaxPerAddress = 0, 0
+	}
 	if c.mirrorOn {
 		if err := c.mirror.validate(true); err != nil {
 			return nil, err
@@ -154,14 +169,17 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		BlobCollectInterval: blobs.collectEach,
 	}
 	cfg.api = api.Config{
-		AdminPassword: c.adminPassword,
-		CORSOrigins:   origins,
-		RateLimits:    c.rateLimits,
-		BlobTempDir:   blobs.tmpDir(c.dataDir),
-		BlobMaxSize:   blobs.uploadLimit,
-		Proxy:         proxyCfg,
-		Firehose:      fh,
-		Version:       version(),
+		AdminPassword:  c.adminPassword,
+		CORSOrigins:    origins,
+		RateLimits:     c.rateLimits,
+		TrustedProxies: trusted,
+		BodyTimeout:    c.net.bodyTimeout,
+		UploadTimeout:  c.net.uploadTimeout,
+		BlobTempDir:    blobs.tmpDir(c.dataDir),
+		BlobMaxSize:    blobs.uploadLimit,
+		Proxy:          proxyCfg,
+		Firehose:       fh,
+		Version:        version(),
 	}
 	return cfg, nil
 }

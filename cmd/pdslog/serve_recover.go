@@ -31,7 +31,8 @@ var recoverPoll = time.Second
 // again and the data dir reopens, then returns it. It returns nil, nil when
 // ctx ends first (a normal shutdown).
 func (c *serveCommand) recoverStorage(ctx context.Context, cfg *serveConfig, ln *sharedListener, logger *slog.Logger) (*round, error) {
-	hs := &http.Server{Handler: http.HandlerFunc(unavailable), ReadHeaderTimeout: 10 * time.Second}
+	c.current.Store(nil)
+	hs := cfg.httpServer(http.HandlerFunc(unavailable))
 	rl := ln.round()
 	go func() { _ = hs.Serve(rl) }()
 	defer func() {

@@ -41,6 +41,13 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "zz", nil, "PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: not hex"},
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00", nil, "not a K-256 private key"},
 		{"PDSLOG_SEQ_FLOOR", "-1", nil, "PDSLOG_SEQ_FLOOR"},
+		{"PDSLOG_TRUSTED_PROXIES", "10.0.0.0/33", nil, "PDSLOG_TRUSTED_PROXIES"},
+		{"PDSLOG_TRUSTED_PROXIES", "proxy.example.com", nil, "PDSLOG_TRUSTED_PROXIES"},
+		{"PDSLOG_IDLE_TIMEOUT", "0", nil, "PDSLOG_IDLE_TIMEOUT: must be positive"},
+		{"PDSLOG_BODY_TIMEOUT", "soon", nil, "PDSLOG_BODY_TIMEOUT"},
+		{"PDSLOG_UPLOAD_TIMEOUT", "-1s", nil, "PDSLOG_UPLOAD_TIMEOUT: must be positive"},
+		{"PDSLOG_MAX_CONNS_PER_IP", "-1", nil, "PDSLOG_MAX_CONNS_PER_IP: must not be negative"},
+		{"PDSLOG_FIREHOSE_MAX_PER_IP", "-1", nil, "PDSLOG_FIREHOSE_MAX_PER_IP: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+"="+tt.value, func(t *testing.T) {
