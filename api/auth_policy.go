@@ -15,8 +15,8 @@ import (
 type policy int
 
 const (
-	// none: no credentials are looked at (health, metrics, well-known
-	// documents).
+	// none: no credentials are looked at (health, well-known documents,
+	// the firehose).
 	none policy = iota
 	// optional: no credentials needed; an access token, if sent, must be
 	// valid for the method and names the caller (reads that answer an owner
@@ -30,7 +30,8 @@ const (
 	// (refreshSession, deleteSession).
 	refresh
 	// admin: HTTP basic admin:PASSWORD (com.atproto.admin.*, invite
-	// creation).
+	// creation); wrong passwords are throttled per client address
+	// (checkAdmin).
 	admin
 	// optionalOrAdmin: optional, except that HTTP basic credentials are
 	// passed to the handler, which reads inactive repos for the admin and
