@@ -150,7 +150,7 @@ func (s *Server) limitBody(class bodyClass, maxBody int64) echo.MiddlewareFunc {
 				return next(c) // not on a net/http connection
 			}
 			hdr := c.Response().Header()
-			req.Body = &deadlineBody{ReadCloser: req.Body, rc: rc, onTimeout: func() {
+			req.Body = &deadlineBody{ReadCloser: req.Body, onTimeout: func() {
 				s.net.Refused(RefusedBodyTimeout)
 				hdr.Set(echo.HeaderConnection, "close")
 			}}
@@ -159,27 +159,22 @@ func (s *Server) limitBody(class bodyClass, maxBody int64) echo.MiddlewareFunc {
 	}
 }
 
-// deadlineBody is a request body read under a deadline. Once it has been
-// read to its end the deadline is lifted: net/http keeps reading the
-// connection in the background from then on (to notice a client that goes
-// away), and a deadline passing there would cancel the request's context
-// while its handler still works.
+// deadlineBody is a request body read under a deadline, which tells when
+// the deadline cut it off. Once the body has been read to its end net/http
+// lifts the deadline itself (it reads the connection in the background from
+// then on, and a deadline passing there would cancel the request's context
+// while its handler still works: TestBodyDeadlineEndsWithTheBody).
 type deadlineBody struct {
 	io.ReadCloser
-	rc        *http.ResponseController
-	ended     bool
+	timedOut  bool
 	onTimeout func()
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.ended {
-		b.ended = true
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			b.onTimeout()
-		} else {
-			_ = b.rc.SetReadDeadline(time.Time{})
-		}
+	if err != nil && !b.timedOut && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.timedOut = true
+		b.onTimeout()
 	}
 	return n, err
 }

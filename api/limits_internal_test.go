@@ -11,11 +11,11 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// A body read to its end in time lifts the read deadline: a handler that
+// A body read to its end in time ends its read deadline: a handler that
 // works on past it keeps a live request context (net/http reads the
 // connection in the background once the body is done, and a deadline
 // passing there would cancel the request).
-func TestBodyDeadlineLiftedOnceRead(t *testing.T) {
+func TestBodyDeadlineEndsWithTheBody(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	s := &Server{cfg: Config{BodyTimeout: timeout}, net: NewNetMetrics()}
 	e := echo.New()
