@@ -59,9 +59,12 @@ const (
 	// maxProxiedBody.
 	jsonBody
 	// blobBody: uploads, up to the blob upload limit, within
-	// UploadTimeout. (importRepo, when it is served, gets its own class: a
-	// CAR larger than any JSON body, on the upload deadline.)
+	// UploadTimeout.
 	blobBody
+	// carBody: importRepo's CAR, within UploadTimeout. Its size limit
+	// (MaxImportSize) is the handler's to apply from the declared length:
+	// it answers 400 InvalidRequest, as migration tools expect.
+	carBody
 )
 
 // ipLimit is a per-address request limit a route is charged against (one
@@ -125,16 +128,19 @@ func (s *Server) rateLimit(r route) echo.MiddlewareFunc {
 // is read, and the body gets its read deadline.
 func (s *Server) limitBody(class bodyClass, maxBody int64) echo.MiddlewareFunc {
 	timeout := s.cfg.BodyTimeout
-	if class == blobBody {
+	switch class {
+	case blobBody:
 		maxBody, timeout = s.cfg.BlobMaxSize, s.cfg.UploadTimeout
 		if maxBody <= 0 {
 			maxBody = blob.DefaultMaxSize
 		}
+	case carBody:
+		timeout = s.cfg.UploadTimeout
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			if class != noBody && req.ContentLength > maxBody {
+			if (class == jsonBody || class == blobBody) && req.ContentLength > maxBody {
 				s.net.Refused(RefusedBodyTooLarge)
 				// Or net/http would read (up to 256 KiB of) the body
 				// before answering.

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pdslog/pdslog/api/netguard"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/projections"
@@ -53,6 +55,24 @@ func NewMetrics(log *eventlog.Log, runner *projections.Runner) *Metrics {
 			"Events a projection is behind the log.", []string{"projection"}, nil)},
 	)
 	return m
+}
+
+// observeMail exports the mail outbox's counters (st nil: no email).
+func (m *Metrics) observeMail(st *pds.MailStats) {
+	if st == nil {
+		return
+	}
+	for _, c := range []struct {
+		name, help string
+		v          *atomic.Int64
+	}{
+		{"pdslog_mail_sent_total", "Emails the SMTP server accepted.", &st.Sent},
+		{"pdslog_mail_retries_total", "Email deliveries that failed and were retried.", &st.Retried},
+		{"pdslog_mail_failed_total", "Emails given up on after their retries (or refused for good, or dropped from a full outbox).", &st.Failed},
+	} {
+		v := c.v
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 { return float64(v.Load()) }))
+	}
 }
 
 // ObserveSync records a group commit (eventlog.Options.OnSync).

@@ -7,7 +7,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/actor"
+	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/proxy"
 	"github.com/pdslog/pdslog/api/repo"
+	"github.com/pdslog/pdslog/api/xrpc"
 )
 
 // route is one entry of the route table: an HTTP method and path (for XRPC,
@@ -55,6 +58,9 @@ func (r route) maxJSON(n int64) route { r.maxBody = n; return r }
 // upload makes the route's body a blob upload.
 func (r route) upload() route { r.body = blobBody; return r }
 
+// importCAR makes the route's body a repo CAR (importRepo).
+func (r route) importCAR() route { r.body = carBody; return r }
+
 // limit adds a per-address limit of the route's own.
 func (r route) limit(l ipLimit) route { r.perIP = l; return r }
 
@@ -74,7 +80,8 @@ func (s *Server) routes() []route {
 
 		// com.atproto.server
 		x(get, "com.atproto.server.describeServer", optional, sv.DescribeServer),
-		x(post, "com.atproto.server.createAccount", optional, sv.CreateAccount).limit(ipLimit{s.limits.createAccount, RefusedRateCreateAccount}),
+		x(post, "com.atproto.server.createAccount", serviceAuthOptional, sv.CreateAccount).limit(ipLimit{s.limits.createAccount, RefusedRateCreateAccount}),
+		x(post, "com.atproto.server.reserveSigningKey", optional, sv.ReserveSigningKey),
 		x(post, "com.atproto.server.createSession", optional, sv.CreateSession),
 		x(get, "com.atproto.server.getSession", access, sv.GetSession),
 		x(post, "com.atproto.server.refreshSession", refresh, sv.RefreshSession),
@@ -86,6 +93,14 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.server.deactivateAccount", access, sv.DeactivateAccount),
 		x(get, "com.atproto.server.checkAccountStatus", access, sv.CheckAccountStatus),
 		x(get, "com.atproto.server.getServiceAuth", access, sv.GetServiceAuth),
+		x(post, "com.atproto.server.requestEmailConfirmation", access, sv.RequestEmailConfirmation),
+		x(post, "com.atproto.server.confirmEmail", access, sv.ConfirmEmail),
+		x(post, "com.atproto.server.requestEmailUpdate", access, sv.RequestEmailUpdate),
+		x(post, "com.atproto.server.updateEmail", access, sv.UpdateEmail),
+		x(post, "com.atproto.server.requestPasswordReset", optional, sv.RequestPasswordReset),
+		x(post, "com.atproto.server.resetPassword", optional, sv.ResetPassword),
+		x(post, "com.atproto.server.requestAccountDelete", access, sv.RequestAccountDelete),
+		x(post, "com.atproto.server.deleteAccount", optional, sv.DeleteAccount),
 		x(post, "com.atproto.server.createInviteCode", admin, sv.CreateInviteCode),
 		x(post, "com.atproto.server.createInviteCodes", admin, sv.CreateInviteCodes),
 
@@ -93,11 +108,15 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.admin.deleteAccount", admin, sv.AdminDeleteAccount),
 		x(post, "com.atproto.admin.updateSubjectStatus", admin, sv.UpdateSubjectStatus),
 		x(get, "com.atproto.admin.getSubjectStatus", admin, sv.GetSubjectStatus),
+		x(post, "com.atproto.admin.sendEmail", admin, sv.AdminSendEmail),
 
 		// com.atproto.identity
 		x(get, "com.atproto.identity.resolveHandle", optional, id.ResolveHandle),
 		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
 		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
+		x(post, "com.atproto.identity.requestPlcOperationSignature", access, id.RequestPLCOperationSignature),
+		x(post, "com.atproto.identity.signPlcOperation", access, id.SignPLCOperation),
+		x(post, "com.atproto.identity.submitPlcOperation", access, id.SubmitPLCOperation),
 
 		// com.atproto.repo
 		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),
@@ -107,6 +126,7 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord).maxJSON(repo.MaxRecordBody),
 		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),
 		x(post, "com.atproto.repo.applyWrites", access, rp.ApplyWrites).maxJSON(repo.MaxRecordBody),
+		x(post, "com.atproto.repo.importRepo", access, rp.ImportRepo).importCAR(),
 		x(post, "com.atproto.repo.uploadBlob", access, bl.UploadBlob).upload(),
 		x(get, "com.atproto.repo.listMissingBlobs", access, bl.ListMissingBlobs),
 
@@ -151,17 +171,37 @@ func (s *Server) route() {
 }
 
 // middleware is what r declares, in order: its per-address limits, its
-// body's limit and deadline, its credential policy.
+// body's limit and deadline, the refusal to proxy a protected method, its
+// credential policy.
 func (s *Server) middleware(r route) []echo.MiddlewareFunc {
 	var mw []echo.MiddlewareFunc
 	if rl := s.rateLimit(r); rl != nil {
 		mw = append(mw, rl)
 	}
 	mw = append(mw, s.limitBody(r.body, r.maxBody))
+	if nsid := nsidOf(r.path); auth.IsProtectedMethod(nsid) {
+		mw = append(mw, refuseProxied(nsid))
+	}
 	if r.auth != none {
 		mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
 	}
 	return mw
+}
+
+// refuseProxied refuses a call of protected method nsid (account and
+// credential management) that asks to be proxied with an atproto-proxy
+// header, as the reference does: such methods are only ever served by the
+// account's own PDS.
+func refuseProxied(nsid string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Header.Get(proxy.HeaderProxy) != "" {
+				return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidToken",
+					Message: "Bad token method: " + nsid + " is account management: call it on the PDS, it is never proxied"}
+			}
+			return next(c)
+		}
+	}
 }
 
 // catchAllAuth is the optional policy for whatever method the catch-all

@@ -48,7 +48,11 @@ func TestRouteTable(t *testing.T) {
 	check("signup-queued", auth.SignupQueuedMethods(), "access")
 	check("takendown", auth.TakendownMethods(), "access", "optionalOrAdmin")
 	// Procedures change state: each needs credentials, but signup and login.
-	public := []string{"com.atproto.server.createAccount", "com.atproto.server.createSession"}
+	public := []string{"com.atproto.server.createAccount", "com.atproto.server.createSession",
+		// the account is named and proven by the body (email; code; DID, password and code)
+		"com.atproto.server.requestPasswordReset", "com.atproto.server.resetPassword", "com.atproto.server.deleteAccount",
+		// a key for an account not here yet (the reference's: public)
+		"com.atproto.server.reserveSigningKey"}
 	for _, r := range env.API.RouteTable() {
 		nsid := strings.TrimPrefix(r.Path, "/xrpc/")
 		if r.Method == http.MethodPost && !slices.Contains(public, nsid) && (r.Policy == "optional" || r.Policy == "none") {

@@ -60,6 +60,9 @@ type Config struct {
 	// BlobMaxSize is the largest upload accepted; 0 means
 	// blob.DefaultMaxSize.
 	BlobMaxSize int64
+	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
+	// 0 means pds.DefaultMaxImportSize.
+	MaxImportSize int64
 	// Proxy, if set, forwards the XRPC methods nothing here serves (by
 	// atproto-proxy header or default route) and serves read-after-write.
 	Proxy *proxy.Config
@@ -111,6 +114,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	// anyone.
 	e.IPExtractor = netguard.Extractor(cfg.TrustedProxies)
 	s := &Server{pds: p, cfg: cfg, e: e, metrics: NewMetrics(p.Log, p.Runner), net: cfg.Net}
+	s.metrics.observeMail(p.MailStats())
 	s.metrics.Registry.MustRegister(cfg.Net.refused, cfg.Net.acceptErrors)
 	s.limits = newLimits(cfg.RateLimits)
 	e.Use(s.observe)
@@ -127,8 +131,13 @@ func New(p *pds.PDS, cfg Config) *Server {
 		uploads = ratelimit.NewUploadBlobLimiter(ratelimit.DefaultMaxKeys)
 		handles = ratelimit.NewUpdateHandleLimiter(ratelimit.DefaultMaxKeys)
 	}
-	s.repo = &repo.Handlers{PDS: p, Limiter: writes}
+	s.repo = &repo.Handlers{PDS: p, Limiter: writes, MaxImportSize: cfg.MaxImportSize}
 	s.server = &server.Handlers{PDS: p, Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{})}
+	if cfg.RateLimits {
+		s.server.EmailRequests = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitEmailRequestDay, ratelimit.LimitEmailRequestHour)
+		s.server.PasswordResets = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitPasswordResetDay, ratelimit.LimitPasswordResetHour)
+		s.server.TokenUses = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitTokenUse5Min)
+	}
 	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles}
 	s.sync = &syncapi.Handlers{PDS: p, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger}
 	s.blob = &blob.Handlers{PDS: p, TempDir: cfg.BlobTempDir, MaxSize: cfg.BlobMaxSize, Limiter: uploads, RepoGate: s.sync.Gate}

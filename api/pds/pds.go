@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,8 +17,11 @@ import (
 
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/pds/commit"
+	"github.com/pdslog/pdslog/api/pds/identity"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/pds/lexicon"
+	"github.com/pdslog/pdslog/api/pds/mail"
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/blobstore"
 	"github.com/pdslog/pdslog/eventlog/blobstore/disk"
@@ -58,6 +62,10 @@ type Options struct {
 	RotationKey *atcrypto.PrivateKeyK256
 	// PLC is the PLC directory; nil: plc.directory.
 	PLC *plc.Client
+	// Directory resolves DIDs (service auth, imports, activation); nil: a
+	// caching resolver over PLC and did:web with the SSRF guard (off in
+	// DevMode).
+	Directory identity.Directory
 	// BlobStore holds blob bytes; nil: a disk store in DIR/blobs.
 	BlobStore blobstore.Store
 	// BlobGrace is how long a blob no record references is kept;
@@ -66,6 +74,27 @@ type Options struct {
 	// BlobCollectInterval is how often Run looks for blobs past their
 	// grace; 0: DefaultBlobCollectInterval.
 	BlobCollectInterval time.Duration
+
+	// Mail sends the emailed-token messages (PDS_EMAIL_SMTP_URL); nil
+	// means none: with DevMode the messages go to the log, otherwise the
+	// flows that mail answer ErrMailNotConfigured.
+	Mail mail.Sender
+	// MailFrom is their sender (PDS_EMAIL_FROM_ADDRESS); "" means
+	// noreply@HOSTNAME.
+	MailFrom string
+	// ModerationMail and ModerationMailFrom send admin.sendEmail
+	// (PDS_MODERATION_EMAIL_SMTP_URL, _ADDRESS); nil and "" mean Mail's.
+	ModerationMail     mail.Sender
+	ModerationMailFrom string
+	// MailBackoff is the outbox's first retry delay; 0: mail.DefaultBackoff.
+	MailBackoff time.Duration
+	// DevMode: development (PDS_DEV_MODE).
+	DevMode bool
+	// RefuseImports refuses importRepo (PDS_ACCEPTING_REPO_IMPORTS=false).
+	RefuseImports bool
+	// MaxImportBlocks bounds the blocks of an imported CAR; 0 means
+	// DefaultMaxImportBlocks.
+	MaxImportBlocks int64
 }
 
 // EnsureDefaults fills in the defaults of unset options.
@@ -122,10 +151,13 @@ type PDS struct {
 	// RotationKey signs this PDS's PLC operations.
 	RotationKey *atcrypto.PrivateKeyK256
 	// PLC is the PLC directory accounts are registered with.
-	PLC     *plc.Client
-	Service Service
+	PLC *plc.Client
+	// Directory resolves DID documents.
+	Directory identity.Directory
+	Service   Service
 
 	opts      Options
+	mail      *mailer
 	lock      *os.File
 	closeOnce sync.Once
 	closeErr  error
@@ -150,7 +182,10 @@ func Open(dir string, o *Options) (*PDS, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC}
+	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC, Directory: opts.Directory}
+	if p.Directory == nil {
+		p.Directory = &identity.Resolver{PLC: opts.PLC, Web: &http.Client{Transport: ssrf.Transport(!opts.DevMode)}, Logger: opts.Logger}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -178,6 +213,7 @@ func Open(dir string, o *Options) (*PDS, error) {
 	if err := p.openWriteSide(); err != nil {
 		return nil, err
 	}
+	p.startMail()
 	ok = true
 	return p, nil
 }
@@ -236,6 +272,7 @@ func (p *PDS) Close() error {
 }
 
 func (p *PDS) close() error {
+	p.mail.stop()
 	var errs []error
 	if p.Store != nil {
 		errs = append(errs, p.Store.Close())
@@ -272,6 +309,7 @@ func (p *PDS) Run(ctx context.Context) error {
 	wg.Go(func() { _ = p.Runner.Run(ctx) })
 	c := &collector{p: p, logger: p.opts.Logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = c.run(ctx) })
+	wg.Go(func() { p.runDeletions(ctx) })
 	wg.Wait()
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 // wrong password or a deleted account, alike.
 var ErrBadLogin = errors.New("pds: invalid identifier or password")
 
+var badLogin = &Error{Kind: ErrBadLogin, Msg: "Invalid identifier or password"}
+
 // Login is a verified password: the account and, when an app password was
 // used, its name and privilege.
 type Login struct {
@@ -52,7 +54,7 @@ func (p *PDS) FindAccount(ctx context.Context, identifier string) (*accounts.Acc
 func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*Login, error) {
 	a, err := p.FindAccount(ctx, identifier)
 	if errors.Is(err, accounts.ErrNotFound) {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	if err != nil {
 		return nil, err
@@ -61,7 +63,7 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 		return p.liveLogin(&Login{Account: a})
 	}
 	if !auth.IsAppPasswordFormat(password) {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	aps, err := p.Accounts.AppPasswords(ctx, a.DID)
 	if err != nil {
@@ -72,12 +74,12 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 			return p.liveLogin(&Login{Account: a, AppPassword: ap.Name, Privileged: ap.Privileged})
 		}
 	}
-	return nil, ErrBadLogin
+	return nil, badLogin
 }
 
 func (p *PDS) liveLogin(l *Login) (*Login, error) {
 	if l.Account.Status == StatusDeleted {
-		return nil, ErrBadLogin
+		return nil, badLogin
 	}
 	return l, nil
 }

@@ -49,6 +49,19 @@ var (
 	LimitGlobalIP = Limit{Points: 3000, Window: 5 * time.Minute}
 	// per IP, on createAccount
 	LimitCreateAccount = Limit{Points: 100, Window: 5 * time.Minute}
+	// per account DID, on requestEmailConfirmation, requestEmailUpdate and
+	// requestAccountDelete (the reference's)
+	LimitEmailRequestDay  = Limit{Points: 15, Window: 24 * time.Hour}
+	LimitEmailRequestHour = Limit{Points: 5, Window: time.Hour}
+	// per IP, on requestPasswordReset (the reference's)
+	LimitPasswordResetDay  = Limit{Points: 50, Window: 24 * time.Hour}
+	LimitPasswordResetHour = Limit{Points: 15, Window: time.Hour}
+	// per IP, on resetPassword and deleteAccount (the reference's)
+	LimitTokenUse5Min = Limit{Points: 50, Window: 5 * time.Minute}
+	// per recipient address, on every emailed token (pdslog's own: no
+	// address can be mail-bombed through the PDS)
+	LimitMailPerAddressHour = Limit{Points: 10, Window: time.Hour}
+	LimitMailPerAddressDay  = Limit{Points: 30, Window: 24 * time.Hour}
 )
 
 // Decision is the outcome of a charge against one or more limits, with what

@@ -13,4 +13,9 @@ type Handlers struct {
 	PDS *pds.PDS
 	// Throttle limits createSession attempts per identifier and IP.
 	Throttle *ratelimit.LoginThrottle
+	// EmailRequests limits the methods that mail the caller, per account;
+	// PasswordResets limits requestPasswordReset and TokenUses
+	// resetPassword and deleteAccount, per IP (the reference's limits; nil:
+	// none).
+	EmailRequests, PasswordResets, TokenUses *ratelimit.Limiter
 }

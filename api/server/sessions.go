@@ -30,19 +30,20 @@ func tokenError(err error) error {
 }
 
 type sessionOutput struct {
-	AccessJwt      string `json:"accessJwt,omitempty"`
-	RefreshJwt     string `json:"refreshJwt,omitempty"`
-	Handle         string `json:"handle"`
-	DID            string `json:"did"`
-	Email          string `json:"email,omitempty"`
-	EmailConfirmed bool   `json:"emailConfirmed"`
-	Active         bool   `json:"active"`
-	Status         string `json:"status,omitempty"`
+	AccessJwt       string `json:"accessJwt,omitempty"`
+	RefreshJwt      string `json:"refreshJwt,omitempty"`
+	Handle          string `json:"handle"`
+	DID             string `json:"did"`
+	Email           string `json:"email,omitempty"`
+	EmailConfirmed  bool   `json:"emailConfirmed"`
+	EmailAuthFactor bool   `json:"emailAuthFactor"`
+	Active          bool   `json:"active"`
+	Status          string `json:"status,omitempty"`
 }
 
 func outputFor(a *accounts.Account, sess *auth.Session) sessionOutput {
 	out := sessionOutput{Handle: a.Handle.String(), DID: a.DID.String(), Email: a.Email, EmailConfirmed: a.EmailConfirmed,
-		Active: a.Active, Status: a.Status}
+		EmailAuthFactor: a.EmailAuthFactor, Active: a.Active, Status: a.Status}
 	if sess != nil {
 		out.AccessJwt, out.RefreshJwt = sess.AccessJwt, sess.RefreshJwt
 	}
@@ -50,8 +51,9 @@ func outputFor(a *accounts.Account, sess *auth.Session) sessionOutput {
 }
 
 type createSessionInput struct {
-	Identifier string `json:"identifier"`
-	Password   string `json:"password"`
+	Identifier      string `json:"identifier"`
+	Password        string `json:"password"`
+	AuthFactorToken string `json:"authFactorToken"`
 }
 
 // CreateSession serves com.atproto.server.createSession: identifier (handle,
@@ -59,6 +61,9 @@ type createSessionInput struct {
 // throttled per identifier and IP (the reference's 30 / 5 min and 300 / day,
 // plus a 15 minute lock after 5 failures in a row) and every answer takes
 // at least ratelimit.LoginMinDuration, so timing does not reveal accounts.
+// An account with the email sign-in code on needs the code mailed to it
+// too: without authFactorToken the answer is 401 AuthFactorTokenRequired
+// and a code is mailed.
 func (h *Handlers) CreateSession(c echo.Context) error {
 	start := time.Now()
 	defer func() {
@@ -88,6 +93,18 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 	if err != nil {
 		h.Throttle.Release(in.Identifier, ip, h.PDS.Now())
 		return err
+	}
+	// The email sign-in code, for the account password (app passwords are
+	// not subject to it, as the reference's entryway).
+	if login.AppPassword == "" && login.Account.EmailAuthFactor {
+		if err := h.PDS.CheckSignInCode(ctx, login.Account, in.AuthFactorToken); err != nil {
+			if errors.Is(err, pds.ErrInvalidToken) || errors.Is(err, pds.ErrExpiredToken) {
+				h.Throttle.Fail(in.Identifier, ip, h.PDS.Now())
+			} else {
+				h.Throttle.Release(in.Identifier, ip, h.PDS.Now())
+			}
+			return err
+		}
 	}
 	h.Throttle.Succeed(in.Identifier, ip, h.PDS.Now())
 	sess, err := h.PDS.Login(ctx, login.Account, login.AppPassword, login.Privileged)

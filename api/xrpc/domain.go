@@ -19,7 +19,18 @@ var domainErrors = []struct {
 	name    string
 	message string
 }{
-	{pds.ErrBadLogin, http.StatusUnauthorized, "AuthenticationRequired", "Invalid identifier or password"},
+	{pds.ErrBadLogin, http.StatusUnauthorized, "AuthenticationRequired", ""},
+	{pds.ErrAuthFactorTokenRequired, http.StatusUnauthorized, "AuthFactorTokenRequired", ""},
+	{pds.ErrInvalidToken, http.StatusBadRequest, "InvalidToken", ""},
+	{pds.ErrExpiredToken, http.StatusBadRequest, "ExpiredToken", ""},
+	{pds.ErrTokenRequired, http.StatusBadRequest, "TokenRequired", ""},
+	{pds.ErrInvalidEmail, http.StatusBadRequest, "InvalidEmail", ""},
+	{pds.ErrMailNotConfigured, http.StatusNotImplemented, "MethodNotImplemented", ""},
+	{pds.ErrMailRateLimited, http.StatusTooManyRequests, "RateLimitExceeded", ""},
+	{pds.ErrImportsDisabled, http.StatusBadRequest, "InvalidRequest", ""},
+	{pds.ErrInvalidImport, http.StatusBadRequest, "InvalidRequest", ""},
+	{pds.ErrImportTooLarge, http.StatusBadRequest, "InvalidRequest", ""},
+	{pds.ErrIncompatibleDIDDoc, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrRepoNotFound, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrRepoInactive, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrSwapCommit, http.StatusBadRequest, "InvalidSwap", ""},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +12,16 @@ import (
 	"testing"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/cmd/pdslog/internal/bench"
 )
+
+// benchStateFile is what the tests read of bench's --state file.
+type benchStateFile struct {
+	Target   string `json:"target"`
+	Accounts []struct {
+		DID string `json:"did"`
+	} `json:"accounts"`
+}
 
 // `pdslog bench` against a real `pdslog serve` (invites required, so the
 // accounts are created with an admin-minted invite through a real PLC
@@ -31,7 +42,7 @@ func TestBenchAgainstServe(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("bench exit %d: %s", code, errOut)
 	}
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, out)
 	}
@@ -48,7 +59,7 @@ func TestBenchAgainstServe(t *testing.T) {
 			t.Errorf("%s: errors %v", o.Op, o.Errors)
 		}
 	}
-	if want := []string{opCreateRecord, opApplyWrites, opGetRecord, opListRecords, opUploadBlob}; !slices.Equal(ops, want) {
+	if want := []string{"createRecord", "applyWrites", "getRecord", "listRecords", "uploadBlob"}; !slices.Equal(ops, want) {
 		t.Errorf("ops %v, want %v", ops, want)
 	}
 	if len(rep.Errors) > 0 {
@@ -81,7 +92,7 @@ func TestBenchAgainstServe(t *testing.T) {
 		t.Errorf("server RSS: %+v", rep.Server)
 	}
 
-	var st benchState
+	var st benchStateFile
 	data, err := os.ReadFile(state)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +116,7 @@ func TestBenchAgainstServe(t *testing.T) {
 	if strings.Contains(out, "errors:") {
 		t.Errorf("second run had errors:\n%s", out)
 	}
-	var st2 benchState
+	var st2 benchStateFile
 	data, _ = os.ReadFile(state)
 	if err := json.Unmarshal(data, &st2); err != nil || len(st2.Accounts) != 3 {
 		t.Fatalf("state file after reuse %v: %s", err, data)
@@ -135,26 +146,26 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	}
 }
 
-// A frame is scanned for its type, seq, time and repo, whatever the key
-// order and whatever it holds besides.
-func TestParseBenchFrame(t *testing.T) {
-	// {"t": "#commit", "op": 1} {"ops": [], "rev": "x", "blocks": h'00ff', "seq": 300, "time": "…", "repo": "did:x", "tooBig": false}
-	frame := []byte{0xa2, 0x61, 't', 0x67, '#', 'c', 'o', 'm', 'm', 'i', 't', 0x62, 'o', 'p', 0x01,
-		0xa7, 0x63, 'o', 'p', 's', 0x80, 0x63, 'r', 'e', 'v', 0x61, 'x', 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x42, 0x00, 0xff,
-		0x63, 's', 'e', 'q', 0x19, 0x01, 0x2c, 0x64, 't', 'i', 'm', 'e', 0x61, 'T', 0x64, 'r', 'e', 'p', 'o', 0x65, 'd', 'i', 'd', ':', 'x',
-		0x66, 't', 'o', 'o', 'B', 'i', 'g', 0xf4}
-	f, err := parseBenchFrame(frame)
-	if err != nil || f != (benchFrame{op: 1, typ: "#commit", seq: 300, time: "T", repo: "did:x"}) {
-		t.Fatalf("%+v %v", f, err)
-	}
-	for i := range frame {
-		if _, err := parseBenchFrame(frame[:i]); err == nil {
-			t.Fatalf("truncated at %d: no error", i)
+// A target that requires invite codes, without an admin password to mint
+// one, is a usage error that names the flag and the environment variable.
+func TestBenchNeedsAdminPasswordForInvites(t *testing.T) {
+	t.Setenv("PDS_ADMIN_PASSWORD", "")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/xrpc/com.atproto.server.describeServer" {
+			http.Error(w, `{"error":"MethodNotImplemented"}`, http.StatusNotImplemented)
+			return
 		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"inviteCodeRequired":true,"availableUserDomains":[".test"]}`))
+	}))
+	defer srv.Close()
+	state := filepath.Join(t.TempDir(), "state.json")
+	code, _, errOut := runCmd(t, t.Context(), "bench", "--target", srv.URL, "--state", state)
+	want := "pdslog bench: the target requires invite codes: give its admin password (--admin-password or PDS_ADMIN_PASSWORD)\nTry: pdslog bench --help\n"
+	if code != exitUsage || errOut != want {
+		t.Errorf("exit %d, stderr %q, want %d %q", code, errOut, exitUsage, want)
 	}
-	// an error frame: op -1
-	f, err = parseBenchFrame([]byte{0xa1, 0x62, 'o', 'p', 0x20, 0xa0})
-	if err != nil || f.op != -1 {
-		t.Fatalf("error frame: %+v %v", f, err)
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("state file written before any account was: %v", err)
 	}
 }

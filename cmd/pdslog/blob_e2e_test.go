@@ -73,14 +73,14 @@ type child struct {
 	addr string
 }
 
-func startChild(t *testing.T, args ...string) *child {
+func startChild(t testing.TB, args ...string) *child {
 	t.Helper()
 	return startChildEnv(t, nil, io.Discard, args...)
 }
 
 // startChildEnv is startChild with extra environment variables for the
 // child and its stderr (its log) going to stderr.
-func startChildEnv(t *testing.T, env []string, stderr io.Writer, args ...string) *child {
+func startChildEnv(t testing.TB, env []string, stderr io.Writer, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), env...), serveChildEnv+"="+strings.Join(append([]string{"--port", "0"}, args...), "\x1f"))
@@ -102,7 +102,7 @@ func startChildEnv(t *testing.T, env []string, stderr io.Writer, args ...string)
 }
 
 // vm reads a /proc/PID/status field in KiB (VmRSS, VmHWM).
-func (c *child) vm(t *testing.T, field string) int64 {
+func (c *child) vm(t testing.TB, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
@@ -355,7 +355,7 @@ func TestServeBlobLifecycle(t *testing.T) {
 // xrpcCall makes one HTTP call to url (with a bearer token and a content
 // type when given), decodes its JSON body into out (when non-nil) whatever
 // the status, and returns the response, its body closed.
-func xrpcCall(t *testing.T, method, url, token, ct string, body io.Reader, out any) *http.Response {
+func xrpcCall(t testing.TB, method, url, token, ct string, body io.Reader, out any) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/pdslog/pdslog/api/apitest/jsclient"
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/pds"
+	"github.com/pdslog/pdslog/api/pds/mail/mailtest"
 	"github.com/pdslog/pdslog/eventlog"
 )
 
@@ -29,6 +31,7 @@ var jsclientSteps = []string{
 	"describeRepo", "resolveHandle",
 	"createAppPassword", "login.appPassword",
 	"refreshSession", "refreshSession.expiredToken", "deleteSession",
+	"email.confirm", "password.reset", "email.authFactor", "login.authFactor",
 	"summary",
 }
 
@@ -42,8 +45,14 @@ var jsclientSteps = []string{
 // plain HTTP, and in the event log after shutdown.
 func TestServeWithAtprotoAPI(t *testing.T) {
 	plcSrv := plcserver.Start(t)
+	// A real SMTP server takes serve's mail (configured by its setting, as
+	// an operator would); the script reads the codes from its inbox.
+	smtpSrv := mailtest.StartPlain(t)
+	inbox := httptest.NewServer(smtpSrv.Inbox())
+	defer inbox.Close()
 	dir := t.TempDir()
 	const jwtSecret, adminPassword = "jsclient-test-jwt-secret", "jsclient-admin"
+	t.Setenv("PDS_EMAIL_SMTP_URL", smtpSrv.URL())
 	addr, _, stop := startServe(t, "--data-dir", dir, "--plc-url", plcSrv.URL, "--jwt-secret", jwtSecret, "--admin-password", adminPassword)
 	running := true
 	defer func() {
@@ -62,7 +71,7 @@ func TestServeWithAtprotoAPI(t *testing.T) {
 	}
 
 	steps := jsclient.Run(t, host, invite.Code, jsclient.Options{Handle: "jsclient.test", Email: "jsclient@example.com",
-		Password: "jsclient-password-1", JWTSecret: jwtSecret})
+		Password: "jsclient-password-1", JWTSecret: jwtSecret, MailInbox: inbox.URL})
 	if got := names(steps); !slices.Equal(got, jsclientSteps) {
 		t.Fatalf("steps run:\n  %v\nwant:\n  %v", got, jsclientSteps)
 	}

@@ -19,10 +19,11 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/cmd/pdslog/internal/bench"
 )
 
 // benchJSON runs `pdslog bench ... --json` and decodes its report.
-func benchJSON(t testing.TB, ctx context.Context, args ...string) (*benchReport, string) {
+func benchJSON(t testing.TB, ctx context.Context, args ...string) (*bench.Report, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	var stderr io.Writer = &errOut
@@ -32,7 +33,7 @@ func benchJSON(t testing.TB, ctx context.Context, args ...string) (*benchReport,
 	if code := run(ctx, append(append([]string{"bench"}, args...), "--json"), &out, stderr); code != exitOK {
 		t.Fatalf("bench %v: exit %d: %s", args, code, errOut.String())
 	}
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, out.String())
 	}
@@ -62,7 +63,7 @@ func repoCAR(t *testing.T, target, did string) (size int64, records int) {
 	return int64(len(data)), records
 }
 
-func opCount(rep *benchReport, op string) int64 {
+func opCount(rep *bench.Report, op string) int64 {
 	for _, o := range rep.Ops {
 		if o.Op == op {
 			return o.Count
@@ -93,7 +94,7 @@ func TestBenchRecordsReadAllGetRepo(t *testing.T) {
 	if p == nil {
 		t.Fatalf("no pass in the report: %+v", rep)
 	}
-	var st benchState
+	var st benchStateFile
 	data, _ := os.ReadFile(state)
 	if err := json.Unmarshal(data, &st); err != nil || len(st.Accounts) != 2 {
 		t.Fatalf("state file %v: %s", err, data)
@@ -110,7 +111,7 @@ func TestBenchRecordsReadAllGetRepo(t *testing.T) {
 		t.Errorf("readall: %+v (CARs are %d bytes), errors %v", p, size, rep.Errors)
 	}
 	// one getRepo and describeRepo per account, two pages of listRecords each
-	if g, d, l := opCount(rep, opGetRepo), opCount(rep, opDescribeRepo), opCount(rep, opListRecords); g != 2 || d != 2 || l != 4 || p.Calls != 8 {
+	if g, d, l := opCount(rep, "getRepo"), opCount(rep, "describeRepo"), opCount(rep, "listRecords"); g != 2 || d != 2 || l != 4 || p.Calls != 8 {
 		t.Errorf("calls: getRepo %d describeRepo %d listRecords %d, total %d", g, d, l, p.Calls)
 	}
 	if !(p.RSSBeforeMB > 0 && p.RSSPeakMB > 0 && p.RSSAfterMB > 0) || p.DurationSec <= 0 {
@@ -226,7 +227,7 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(p.RSSPeakMB, "rss_peak_mb")
 		b.ReportMetric(p.DurationSec, "readall_s")
 		fmt.Fprintf(os.Stderr, "scale: readall %d accounts, %d records, %s, %.1fs; server RSS before %.1f MB, peak %.1f MB, after %.1f MB\n",
-			p.Accounts, p.Records, humanBytes(p.GetRepoBytes), p.DurationSec, p.RSSBeforeMB, p.RSSPeakMB, p.RSSAfterMB)
+			p.Accounts, p.Records, mb(p.GetRepoBytes), p.DurationSec, p.RSSBeforeMB, p.RSSPeakMB, p.RSSAfterMB)
 
 		rep, _ = benchJSON(b, ctx, append(common, "--accounts", "1", "--records", strconv.Itoa(big),
 			"--mix", "getrepo", "--state", filepath.Join(dir, "bigrepo.json"))...)
@@ -238,6 +239,9 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(r.GrowthPeakMB, "getrepo_growth_mb")
 		b.ReportMetric(float64(r.Bytes)/(1<<20), "getrepo_mb")
 		fmt.Fprintf(os.Stderr, "scale: getRepo %d records, %s in %.1fs; server RSS baseline %.1f MB, peak %.1f MB, growth %.1f MB\n",
-			r.Records, humanBytes(r.Bytes), r.Seconds, r.BaselineMB, r.PeakMB, r.GrowthPeakMB)
+			r.Records, mb(r.Bytes), r.Seconds, r.BaselineMB, r.PeakMB, r.GrowthPeakMB)
 	}
 }
+
+// mb is a size in MiB, to three decimals: a small default run streams tens of kB.
+func mb(n int64) string { return fmt.Sprintf("%.3f MB", float64(n)/(1<<20)) }

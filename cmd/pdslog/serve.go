@@ -13,6 +13,7 @@ import (
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/netguard"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 )
 
@@ -50,6 +51,9 @@ type serveCommand struct {
 	firehose       firehoseSettings
 	mirrorOn       bool
 	mirror         mirrorSettings
+	email          emailSettings
+	acceptImports  bool
+	maxImportSize  int64
 
 	// current is the server of the round being served (nil while the
 	// data dir is reopened), for the metrics listener.
@@ -82,6 +86,9 @@ func (c *serveCommand) register(f *flags) {
 	f.String(&c.plcURL, "plc-url", "https://plc.directory", "PLC directory for did:plc accounts", "PDS_DID_PLC_URL")
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	c.blobs.register(f)
+	c.email.register(f)
+	f.Bool(&c.acceptImports, "accepting-repo-imports", true, "accept com.atproto.repo.importRepo (accounts migrating here)", "PDS_ACCEPTING_REPO_IMPORTS")
+	f.Int64(&c.maxImportSize, "max-repo-import-size", pds.DefaultMaxImportSize, "largest repo CAR importRepo accepts, in bytes", "PDS_MAX_REPO_IMPORT_SIZE")
 	c.proxy.register(f)
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
@@ -145,6 +152,12 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		r.close()
 		return err
+	}
+	if cfg.pds.Service.Port == 0 {
+		// --port 0 (tests): the public URL names the port the kernel chose,
+		// for this round (built before the port was taken) and later ones.
+		cfg.pds.Service.Port = ln.Addr().(*net.TCPAddr).Port
+		r.pds.Service.Port = cfg.pds.Service.Port
 	}
 	ln = netguard.LimitListener(ln, cfg.maxConnsPerIP, cfg.api.TrustedProxies, func() { netm.Refused(api.RefusedConnPerAddress) })
 	// The port stays open across rounds of serving: while the data dir is

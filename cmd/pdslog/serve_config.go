@@ -138,6 +138,13 @@ func (c *serveCommand) config() (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	mc, err := c.email.config()
+	if err != nil {
+		return nil, err
+	}
+	if c.maxImportSize <= 0 {
+		return nil, bad("PDS_MAX_REPO_IMPORT_SIZE", "must be positive, got %d", c.maxImportSize)
+	}
 	cfg := &serveConfig{dataDir: c.dataDir, drain: c.drain, minFree: c.minFree, blobs: blobs.store, crawlers: crawlers,
 		pprofAddr: c.pprofAddr, hostname: c.hostname, metricsAddr: c.metricsAddr, idleTimeout: c.net.idleTimeout,
 		maxConnsPerIP: c.net.maxConnsPerIP}
@@ -167,6 +174,12 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		PLC:                 &plc.Client{URL: c.plcURL},
 		BlobGrace:           blobs.grace,
 		BlobCollectInterval: blobs.collectEach,
+		Mail:                mc.sender,
+		MailFrom:            mc.from,
+		ModerationMail:      mc.moderation,
+		ModerationMailFrom:  mc.moderationFrom,
+		DevMode:             c.devMode,
+		RefuseImports:       !c.acceptImports,
 	}
 	cfg.api = api.Config{
 		AdminPassword:  c.adminPassword,
@@ -177,6 +190,7 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		UploadTimeout:  c.net.uploadTimeout,
 		BlobTempDir:    blobs.tmpDir(c.dataDir),
 		BlobMaxSize:    blobs.uploadLimit,
+		MaxImportSize:  c.maxImportSize,
 		Proxy:          proxyCfg,
 		Firehose:       fh,
 		Version:        version(),

@@ -67,6 +67,12 @@ func buildRound(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdo
 	if cfg.api.AdminPassword == "" {
 		logger.Warn("PDS_ADMIN_PASSWORD is not set: admin methods are disabled")
 	}
+	switch {
+	case cfg.pds.Mail == nil && cfg.pds.DevMode:
+		logger.Warn("PDS_EMAIL_SMTP_URL is not set: account email (confirmation, password reset, sign-in codes) is written to this log (dev mode)")
+	case cfg.pds.Mail == nil:
+		logger.Warn("PDS_EMAIL_SMTP_URL is not set: no account email; email confirmation, password reset, account deletion and PLC operation codes answer an error naming it")
+	}
 	if !cfg.api.RateLimits {
 		logger.Warn("PDS_RATE_LIMITS_ENABLED=false: per-address limits (requests, createAccount, uploads, connections, firehose subscriptions), write and handle-change limits are off (login and admin password throttling stay on)")
 	}

@@ -48,6 +48,13 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"PDSLOG_UPLOAD_TIMEOUT", "-1s", nil, "PDSLOG_UPLOAD_TIMEOUT: must be positive"},
 		{"PDSLOG_MAX_CONNS_PER_IP", "-1", nil, "PDSLOG_MAX_CONNS_PER_IP: must not be negative"},
 		{"PDSLOG_FIREHOSE_MAX_PER_IP", "-1", nil, "PDSLOG_FIREHOSE_MAX_PER_IP: must not be negative"},
+		{"PDS_EMAIL_SMTP_URL", "mail.example.com:587", nil, "PDS_EMAIL_SMTP_URL"},
+		{"PDS_MAX_REPO_IMPORT_SIZE", "0", nil, "PDS_MAX_REPO_IMPORT_SIZE"},
+		{"PDS_ACCEPTING_REPO_IMPORTS", "perhaps", nil, "PDS_ACCEPTING_REPO_IMPORTS"},
+		{"PDS_EMAIL_SMTP_URL", "https://mail.example.com", nil, "PDS_EMAIL_SMTP_URL"},
+		{"PDS_MODERATION_EMAIL_SMTP_URL", "smtp://", nil, "PDS_MODERATION_EMAIL_SMTP_URL"},
+		{"PDS_EMAIL_FROM_ADDRESS", "not an address", nil, "PDS_EMAIL_FROM_ADDRESS"},
+		{"PDS_MODERATION_EMAIL_ADDRESS", "x\r\nBcc: y@evil.example", nil, "PDS_MODERATION_EMAIL_ADDRESS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env+"="+tt.value, func(t *testing.T) {
@@ -110,6 +117,7 @@ func TestHelpDoesNotPrintSecrets(t *testing.T) {
 		"PDS_JWT_SECRET":                            "jwt-secret-value-22",
 		"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX": "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
 		"PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY":        "s3-secret-value-333",
+		"PDS_EMAIL_SMTP_URL":                        "smtp://user:smtp-secret-4444@mail.example.com",
 	}
 	for k, v := range secrets {
 		t.Setenv(k, v)

@@ -106,4 +106,10 @@ var catalogue = map[string]func() Payload{
 	TypeBlobDeleted:        func() Payload { return new(BlobDeleted) },
 	TypeBlobQuarantine:     func() Payload { return new(BlobQuarantine) },
 	TypeSigningKey:         func() Payload { return new(SigningKey) },
+	TypeEmailTokenIssued:   func() Payload { return new(EmailTokenIssued) },
+	TypeEmailTokenUsed:     func() Payload { return new(EmailTokenUsed) },
+	TypeEmailAuthFactor:    func() Payload { return new(EmailAuthFactor) },
+	TypeRepoImported:       func() Payload { return new(RepoImported) },
+	TypeKeyReserved:        func() Payload { return new(KeyReserved) },
+	TypeDeletionScheduled:  func() Payload { return new(DeletionScheduled) },
 }

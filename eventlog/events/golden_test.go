@@ -46,6 +46,15 @@ func samples(t *testing.T) []events.Payload {
 		&events.BlobDeleted{CID: "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy", Reason: "unreferenced"},
 		&events.BlobQuarantine{CID: "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy", On: true},
 		&events.SigningKey{Key: key},
+		&events.EmailTokenIssued{Purpose: events.PurposeResetPassword, Hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+			Email: "alice@example.com", ExpiresAt: "2026-01-02T03:19:05Z"},
+		&events.EmailTokenUsed{Purpose: events.PurposeConfirmEmail},
+		&events.EmailAuthFactor{Enabled: true},
+		&events.RepoImported{Commit: "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm", Rev: "3jzfcijpj2z2a",
+			Data: "bafyreif5tr2gm2zejxcv5zjzqjnbfyqrtwibwnqsr3wl3nmrg3q7wo2x4i", Records: 12345, Commits: 63,
+			Head: "bafyreihcfqk5hvhbk4tdpilxiorxp7wwpkptbgp7yskqaal5jsvcywdjdi"},
+		&events.KeyReserved{Key: goldenKey},
+		&events.DeletionScheduled{At: "2026-02-01T00:00:00Z"},
 	}
 }
 
@@ -54,7 +63,7 @@ func samples(t *testing.T) []events.Payload {
 // the log has always recorded for it.
 func TestGolden(t *testing.T) {
 	secret := map[string]bool{events.TypeAccountCreated: true, events.TypePassword: true,
-		events.TypeAppPasswordCreated: true, events.TypeSigningKey: true}
+		events.TypeAppPasswordCreated: true, events.TypeSigningKey: true, events.TypeEmailTokenIssued: true, events.TypeKeyReserved: true}
 	seen := map[string]bool{}
 	for _, p := range samples(t) {
 		t.Run(p.Type(), func(t *testing.T) {

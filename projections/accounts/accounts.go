@@ -37,12 +37,15 @@ type Account struct {
 	Handle         syntax.Handle `json:"handle,omitempty"`
 	Email          string        `json:"email,omitempty"`
 	EmailConfirmed bool          `json:"emailConfirmed,omitempty"`
-	PasswordHash   string        `json:"passwordHash,omitempty"`
-	SigningKeySeq  eventlog.Seq  `json:"signingKeySeq,omitempty"` // seq of the events.TypeSigningKey event in force
-	CreatedAt      string        `json:"createdAt,omitempty"`
-	InviteCode     string        `json:"inviteCode,omitempty"`
-	Active         bool          `json:"active"`
-	Status         string        `json:"status,omitempty"` // "" when active
+	// EmailAuthFactor: sign-in with the account password also needs a
+	// code mailed to the address.
+	EmailAuthFactor bool         `json:"emailAuthFactor,omitempty"`
+	PasswordHash    string       `json:"passwordHash,omitempty"`
+	SigningKeySeq   eventlog.Seq `json:"signingKeySeq,omitempty"` // seq of the events.TypeSigningKey event in force
+	CreatedAt       string       `json:"createdAt,omitempty"`
+	InviteCode      string       `json:"inviteCode,omitempty"`
+	Active          bool         `json:"active"`
+	Status          string       `json:"status,omitempty"` // "" when active
 }
 
 // SessionState is a refresh token's state.
@@ -134,13 +137,27 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 		}
 	case eventlog.KindAccount:
 		if ev.Account.Status == "deleted" {
+			if err := unschedule(w, ev.DID); err != nil {
+				return err
+			}
+			if err := w.Delete(reservedKey(ev.DID)); err != nil {
+				return err
+			}
 			return deleteAccount(w, &a, exists)
 		}
 		if !exists {
 			return nil
 		}
 		a.Active, a.Status = ev.Account.Active, ev.Account.Status
+		if a.Active {
+			if err := unschedule(w, ev.DID); err != nil {
+				return err
+			}
+		}
 	case eventlog.KindPrivate:
+		if ev.Private.Type == events.TypeKeyReserved {
+			return applyKeyReserved(w, ev) // for an account that may not exist yet
+		}
 		save, err = applyPrivate(w, ev, &a)
 		if err != nil {
 			return fmt.Errorf("%s: %w", ev.Private.Type, err)
@@ -167,6 +184,9 @@ func deleteAccount(w *projections.Writer, a *Account, exists bool) error {
 	if err := w.Delete(prefsKey(a.DID)); err != nil {
 		return err
 	}
+	if err := retireTokens(w, a.DID); err != nil {
+		return err
+	}
 	return w.DeletePrefix(appPassPrefix(a.DID))
 }
 
@@ -189,6 +209,10 @@ var privateAppliers = map[string]privateApplier{
 	events.TypeInviteCreated:      typed(applyInviteCreated),
 	events.TypeInviteDisabled:     typed(applyInviteDisabled),
 	events.TypePreferencesPut:     typed(applyPreferences),
+	events.TypeEmailTokenIssued:   typed(applyTokenIssued),
+	events.TypeEmailTokenUsed:     typed(applyTokenUsed),
+	events.TypeEmailAuthFactor:    typed(applyEmailAuthFactor),
+	events.TypeDeletionScheduled:  typed(applyDeletionScheduled),
 }
 
 type privateApplier func(w *projections.Writer, ev *eventlog.Event, a *Account) (save bool, err error)

@@ -68,7 +68,7 @@ func (s *stream) Next() *eventlog.Event {
 			Handle: syntax.Handle(fmt.Sprintf("user%d.test", s.rng.IntN(1e6))), Email: fmt.Sprintf("u%d@example.com", s.rng.IntN(1e6)),
 			PasswordHash: "hash", CreatedAt: now.Format(time.RFC3339Nano), InviteCode: "code-1"})
 	}
-	switch k := s.rng.IntN(13); k {
+	switch k := s.rng.IntN(16); k {
 	case 0:
 		return commit.SigningKeyEvent(did, s.key)
 	case 1:
@@ -131,6 +131,15 @@ func (s *stream) Next() *eventlog.Event {
 			put.Keep = []string{"app.bsky.actor.defs#personalDetailsPref"}
 		}
 		return events.Must(did, &put)
+	case 13:
+		purposes := []string{events.PurposeConfirmEmail, events.PurposeResetPassword, events.PurposeSignIn}
+		return events.Must(did, &events.EmailTokenIssued{Purpose: purposes[s.rng.IntN(len(purposes))],
+			Hash: fmt.Sprintf("%064x", s.rng.IntN(4)), Email: "u@example.com", ExpiresAt: now.Add(15 * time.Minute).Format(time.RFC3339)})
+	case 14:
+		purposes := []string{"", events.PurposeConfirmEmail, events.PurposeResetPassword}
+		return events.Must(did, &events.EmailTokenUsed{Purpose: purposes[s.rng.IntN(len(purposes))]})
+	case 15:
+		return events.Must(did, &events.EmailAuthFactor{Enabled: s.rng.IntN(2) == 0})
 	}
 	return events.Must("did:web:pds.test", &events.InviteDisabled{Codes: []string{"code-2"}})
 }
@@ -275,5 +284,55 @@ func TestGetSeesEveryChange(t *testing.T) {
 	}
 	if _, err := p.Get(ctx, did); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("after reset: %v", err)
+	}
+}
+
+// Emailed tokens: one per account and purpose, found by account or by
+// hash; a new one replaces the old (whose hash no longer finds anything);
+// used ones and a deleted account's are gone.
+func TestEmailTokens(t *testing.T) {
+	_, p, add := newQueried(t)
+	ctx := context.Background()
+	alice, bob := syntax.DID("did:plc:aliceaaaaaaaaaaaaaaaaaaa"), syntax.DID("did:plc:bobbbbbbbbbbbbbbbbbbbbbb")
+	for _, d := range []syntax.DID{alice, bob} {
+		add(events.Must(d, &events.AccountCreated{Handle: syntax.Handle(d[8:13] + ".test"), Email: string(d[8:13]) + "@example.com", PasswordHash: "h", CreatedAt: "2026-01-01T00:00:00Z"}))
+	}
+	issue := func(d syntax.DID, purpose, hash string) {
+		add(events.Must(d, &events.EmailTokenIssued{Purpose: purpose, Hash: hash, Email: "x@example.com", ExpiresAt: "2026-01-01T00:15:00Z"}))
+	}
+	issue(alice, events.PurposeResetPassword, "h1")
+	issue(alice, events.PurposeConfirmEmail, "h2")
+	issue(bob, events.PurposeResetPassword, "h3")
+	if did, err := p.EmailTokenOwner(ctx, events.PurposeResetPassword, "h1"); err != nil || did != alice {
+		t.Fatalf("owner of h1: %s %v", did, err)
+	}
+	if _, err := p.EmailTokenOwner(ctx, events.PurposeConfirmEmail, "h1"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("h1 found under another purpose: %v", err)
+	}
+	issue(alice, events.PurposeResetPassword, "h4") // replaces h1
+	if _, err := p.EmailTokenOwner(ctx, events.PurposeResetPassword, "h1"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("replaced token still found: %v", err)
+	}
+	if tok, err := p.EmailToken(ctx, alice, events.PurposeResetPassword); err != nil || tok.Hash != "h4" {
+		t.Fatalf("alice's reset token: %+v %v", tok, err)
+	}
+	add(events.Must(alice, &events.EmailTokenUsed{Purpose: events.PurposeResetPassword}))
+	if _, err := p.EmailToken(ctx, alice, events.PurposeResetPassword); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("used token still there: %v", err)
+	}
+	if tok, err := p.EmailToken(ctx, alice, events.PurposeConfirmEmail); err != nil || tok.Hash != "h2" {
+		t.Fatalf("other purpose lost: %+v %v", tok, err)
+	}
+	add(events.Must(alice, &events.EmailTokenUsed{})) // every purpose
+	if _, err := p.EmailTokenOwner(ctx, events.PurposeConfirmEmail, "h2"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("all-purpose retirement kept h2: %v", err)
+	}
+	add(&eventlog.Event{Kind: eventlog.KindAccount, DID: bob, Account: &eventlog.Account{Status: "deleted"}})
+	if _, err := p.EmailTokenOwner(ctx, events.PurposeResetPassword, "h3"); !errors.Is(err, accounts.ErrNotFound) {
+		t.Fatalf("deleted account's token still found: %v", err)
+	}
+	add(events.Must(alice, &events.EmailAuthFactor{Enabled: true}))
+	if a, err := p.Get(ctx, alice); err != nil || !a.EmailAuthFactor {
+		t.Fatalf("email 2FA not on: %+v %v", a, err)
 	}
 }

@@ -109,6 +109,9 @@ const {
   ComAtprotoRepoApplyWrites,
   ComAtprotoServerRefreshSession,
   ComAtprotoIdentityResolveHandle,
+  ComAtprotoServerCreateSession,
+  ComAtprotoServerConfirmEmail,
+  ComAtprotoServerResetPassword,
 } = api
 
 // ---- arguments ----
@@ -128,6 +131,10 @@ const password = arg('password', 'PDSLOG_PASSWORD') ?? `pw-${rand}-${rand}`
 // The server's JWT secret (its --jwt-secret), if known, lets the script
 // make an expired access token to exercise the client's refresh-and-retry.
 const jwtSecret = arg('jwt-secret', 'PDSLOG_JWT_SECRET')
+// An inbox (GET ?to=ADDR&subject=TEXT answers the next message to ADDR as
+// {subject,text,html}), if the server mails through a test SMTP server: the
+// script then walks the emailed-code flows the Bluesky app uses.
+const inbox = arg('inbox', 'PDSLOG_MAIL_INBOX')
 
 // ---- step machinery ----
 
@@ -597,6 +604,68 @@ async function main() {
     const after = await rejects(agent.com.atproto.server.getSession(), { status: 401, error: 'AuthMissing' })
     return { refused, after }
   })
+
+  if (inbox) {
+    // The emailed code of the next message to addr with subject.
+    const mailed = async (addr, subject) => {
+      const res = await nodeFetch(`${inbox}?to=${encodeURIComponent(addr)}&subject=${encodeURIComponent(subject)}`)
+      check(res.ok, `no "${subject}" message to ${addr}`, res.status)
+      const m = await res.json()
+      const code = m.text.match(/[A-Z2-7]{5}-[A-Z2-7]{5}/)?.[0]
+      check(code && m.html.includes(code), 'the code is not in both parts', m)
+      return code
+    }
+    const { agent: mailAgent } = newAgent()
+    await mailAgent.login({ identifier: handle, password })
+
+    await step('email.confirm', async () => {
+      const before = await mailAgent.com.atproto.server.getSession()
+      check(before.data.emailConfirmed === false, 'confirmed before confirming', before.data)
+      await mailAgent.com.atproto.server.requestEmailConfirmation()
+      const code = await mailed(email, 'Email Confirmation')
+      const wrong = await rejects(mailAgent.com.atproto.server.confirmEmail({ email, token: 'AAAAA-AAAAA' }),
+        { status: 400, error: 'InvalidToken', cls: ComAtprotoServerConfirmEmail.InvalidTokenError })
+      await mailAgent.com.atproto.server.confirmEmail({ email, token: code.toLowerCase() })
+      const { data } = await mailAgent.com.atproto.server.getSession()
+      check(data.emailConfirmed === true, 'not confirmed', data)
+      return { wrong, emailConfirmed: data.emailConfirmed }
+    })
+
+    let newPassword = password + '-reset'
+    await step('password.reset', async () => {
+      await anon.com.atproto.server.requestPasswordReset({ email })
+      await anon.com.atproto.server.requestPasswordReset({ email: `nobody-${rand}@example.com` }) // answers the same
+      const code = await mailed(email, 'Password Reset')
+      const bad = await rejects(anon.com.atproto.server.resetPassword({ token: 'AAAAA-AAAAA', password: newPassword }),
+        { status: 400, error: 'InvalidToken', cls: ComAtprotoServerResetPassword.InvalidTokenError })
+      await anon.com.atproto.server.resetPassword({ token: code, password: newPassword })
+      // every session ended with the reset
+      const ended = await rejects(mailAgent.sessionManager.refreshSession(), { status: 400, error: 'InvalidToken' })
+      const old = await rejects(newAgent().agent.login({ identifier: handle, password }), { status: 401, error: 'AuthenticationRequired' })
+      await mailAgent.login({ identifier: handle, password: newPassword })
+      return { bad, ended, old }
+    })
+
+    await step('email.authFactor', async () => {
+      const { data: req } = await mailAgent.com.atproto.server.requestEmailUpdate()
+      check(req.tokenRequired === true, 'a confirmed address needs a code', req)
+      const code = await mailed(email, 'Email Update')
+      await mailAgent.com.atproto.server.updateEmail({ email, emailAuthFactor: true, token: code })
+      const { data } = await mailAgent.com.atproto.server.getSession()
+      check(data.emailAuthFactor === true, 'emailAuthFactor not on', data)
+      return { emailAuthFactor: data.emailAuthFactor }
+    })
+
+    await step('login.authFactor', async () => {
+      const { agent: a } = newAgent()
+      const required = await rejects(a.login({ identifier: handle, password: newPassword }),
+        { status: 401, error: 'AuthFactorTokenRequired', cls: ComAtprotoServerCreateSession.AuthFactorTokenRequiredError })
+      const code = await mailed(email, 'Sign-in Code')
+      const { data } = await a.login({ identifier: handle, password: newPassword, authFactorToken: code })
+      check(data.did === did && a.hasSession, 'login with the code', data)
+      return { required }
+    })
+  }
 
   await step('summary', async () => {
     check(printed.length === 0, 'the library printed on the console')

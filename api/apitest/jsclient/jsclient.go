@@ -30,6 +30,10 @@ type Options struct {
 	// script also re-signs an access token as expired, to check that the
 	// client refreshes the session and retries.
 	JWTSecret string
+	// MailInbox, if set, is the URL of the test SMTP server's inbox
+	// (mailtest.Server.Inbox): the script then walks the emailed-code
+	// flows (confirm email, reset password, email sign-in code).
+	MailInbox string
 	// Timeout bounds the run (default DefaultTimeout).
 	Timeout time.Duration
 }
@@ -121,7 +125,7 @@ func Exec(ctx context.Context, pdsURL, inviteCode string, opts Options) (*Result
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PDSLOG_PDS_URL="+pdsURL, "PDSLOG_INVITE_CODE="+inviteCode,
 		"PDSLOG_HANDLE="+opts.Handle, "PDSLOG_EMAIL="+opts.Email, "PDSLOG_PASSWORD="+opts.Password,
-		"PDSLOG_JWT_SECRET="+opts.JWTSecret)
+		"PDSLOG_JWT_SECRET="+opts.JWTSecret, "PDSLOG_MAIL_INBOX="+opts.MailInbox)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

@@ -34,6 +34,11 @@ type Write struct {
 	SwapRecord *cid.Cid
 	// Validate says how the record is checked against its lexicon.
 	Validate ValidationMode
+	// Encoded, if set, is the record's DAG-CBOR as given (an imported
+	// repo's record, kept byte for byte with its CID, EncodedCID) instead
+	// of Record; it is not validated against its lexicon.
+	Encoded    []byte
+	EncodedCID cid.Cid
 }
 
 // ValidationMode is the XRPC `validate` parameter.
@@ -168,13 +173,18 @@ func (b *Builder) Build(ctx context.Context, repo Repo, writes []Write) (*Result
 			if w.Action == eventlog.ActionUpdate && !exists {
 				return nil, fmt.Errorf("%w: %s", ErrRecordNotFound, path)
 			}
-			data, c, err := EncodeRecord(w.Collection, w.Record)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			status, err := b.validate(w)
-			if err != nil {
-				return nil, err
+			var data []byte
+			var c cid.Cid
+			var status string
+			if w.Encoded != nil {
+				data, c = w.Encoded, w.EncodedCID
+			} else {
+				if data, c, err = EncodeRecord(w.Collection, w.Record); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+				if status, err = b.validate(w); err != nil {
+					return nil, err
+				}
 			}
 			res.Writes[i].ValidationStatus = status
 			if _, err := tree.Put(ctx, path, c); err != nil {

@@ -47,7 +47,7 @@ func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 		configure(e.Config)
 	}
 	e.Env = apitest.New(t, func(o *api.Config) { o.Proxy = e.Config })
-	e.Env.PDS.PLC = &plc.Client{URL: plcSrv.URL}
+	e.Env.PDS.PLC.URL = plcSrv.URL
 	return e
 }
 

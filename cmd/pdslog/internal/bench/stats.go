@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"math"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// benchMaxSamples bounds the latency samples kept per operation; past it a
+// maxSamples bounds the latency samples kept per operation; past it a
 // reservoir keeps a uniform sample, so percentiles stay exact for runs up
 // to this many calls and unbiased estimates beyond.
-const benchMaxSamples = 200_000
+const maxSamples = 200_000
 
 // opStats collects one operation's latencies and errors.
 type opStats struct {
@@ -34,11 +34,11 @@ func (s *opStats) ok(d time.Duration) {
 	s.count++
 	s.seen++
 	s.max = max(s.max, d)
-	if len(s.samples) < benchMaxSamples {
+	if len(s.samples) < maxSamples {
 		s.samples = append(s.samples, d)
 		return
 	}
-	if i := s.rng.Int64N(s.seen); i < benchMaxSamples {
+	if i := s.rng.Int64N(s.seen); i < maxSamples {
 		s.samples[i] = d
 	}
 }
@@ -49,33 +49,33 @@ func (s *opStats) fail(name string) {
 	s.errors[name]++
 }
 
-func (s *opStats) total() int64 {
+// counts returns the successful and the failed calls.
+func (s *opStats) counts() (ok, failed int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.count
 	for _, e := range s.errors {
-		n += e
+		failed += e
 	}
-	return n
+	return s.count, failed
 }
 
-// benchOpReport is one operation's line of the report.
-type benchOpReport struct {
-	Op        string           `json:"op"`
-	Count     int64            `json:"count"`
-	OpsPerSec float64          `json:"ops_per_sec"`
-	P50Ms     float64          `json:"p50_ms"`
-	P90Ms     float64          `json:"p90_ms"`
-	P99Ms     float64          `json:"p99_ms"`
-	MaxMs     float64          `json:"max_ms"`
-	Sampled   bool             `json:"sampled,omitempty"` // percentiles from a reservoir, not every call
-	Errors    map[string]int64 `json:"errors,omitempty"`
+// add adds o's calls, samples and errors to s (a total).
+func (s *opStats) add(o *opStats) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s.samples = append(s.samples, o.samples...)
+	s.count += o.count
+	s.seen += o.seen
+	s.max = max(s.max, o.max)
+	for k, v := range o.errors {
+		s.errors[k] += v
+	}
 }
 
-func (s *opStats) report(op string, elapsed time.Duration) benchOpReport {
+func (s *opStats) report(op string, elapsed time.Duration) OpReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := benchOpReport{Op: op, Count: s.count, MaxMs: ms(s.max), Sampled: s.seen > int64(len(s.samples))}
+	r := OpReport{Op: op, Count: s.count, MaxMs: ms(s.max), Sampled: s.seen > int64(len(s.samples))}
 	if elapsed > 0 {
 		r.OpsPerSec = float64(s.count) / elapsed.Seconds()
 	}
