@@ -188,9 +188,10 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 // checkAdmin checks HTTP basic admin credentials, throttled per client
 // address (ratelimit.NewAdminThrottle): wrong passwords in a row lock the
 // address out for a while, so the password cannot be guessed at request
-// speed. A request without credentials is refused without counting.
+// speed. A request without basic credentials (none, or a session token) is
+// refused without counting.
 func (s *Server) checkAdmin(c echo.Context, hdr string) error {
-	if hdr == "" || s.cfg.AdminPassword == "" {
+	if scheme, _, err := auth.ParseAuthorization(hdr); err != nil || scheme != auth.SchemeBasic || s.cfg.AdminPassword == "" {
 		return xrpc.AuthRequired("admin credentials required")
 	}
 	key, now := clientKey(c), s.now()
