@@ -51,6 +51,7 @@ type serveCommand struct {
 	firehose       firehoseSettings
 	mirrorOn       bool
 	mirror         mirrorSettings
+	backup         backupSettings
 	email          emailSettings
 	acceptImports  bool
 	maxImportSize  int64
@@ -93,6 +94,7 @@ func (c *serveCommand) register(f *flags) {
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
 	c.mirror.register(f)
+	c.backup.register(f, true)
 	f.String(&c.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (e.g. localhost:6060) for profiling; off when empty", "PDSLOG_PPROF_ADDR")
 	f.String(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. localhost:9090), never on the public port; off when empty", "PDSLOG_METRICS_ADDR")
 	f.Bool(&c.rateLimits, "rate-limits", true, "per-address limits (requests, createAccount, uploads, connections, firehose subscriptions), per-account write budgets and handle-change limits; false for load tests (login and admin password throttling stay on)", "PDS_RATE_LIMITS_ENABLED")

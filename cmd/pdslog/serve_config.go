@@ -39,6 +39,8 @@ type serveConfig struct {
 	maxConnsPerIP int
 	// mirror, if set, runs the Cloudflare mirror inside serve.
 	mirror *mirrorSettings
+	// backup, if set, ships the log (PDSLOG_BACKUP_URL; serve_backup.go).
+	backup *backupSettings
 }
 
 // reservedTLDs are the top-level domains the reference PDS refuses for
@@ -157,6 +159,12 @@ func (c *serveCommand) config() (*serveConfig, error) {
 			return nil, err
 		}
 		cfg.mirror = &c.mirror
+	}
+	if c.backup.url != "" {
+		if err := c.backup.validate("PDSLOG_BACKUP_URL", true); err != nil {
+			return nil, err
+		}
+		cfg.backup = &c.backup
 	}
 	bind := c.bind
 	if bind == "" && c.hostname == "localhost" {
