@@ -362,10 +362,10 @@ var floodCases = []floodCase{
 		},
 	},
 	{
-		// 200 logins under distinct 100 KB identifiers.
+		// 200 logins under distinct 100 KB identifiers, 16 at a time.
 		name: "huge identifiers",
 		run: func(f *flood, o *outcomes) {
-			parallel(200, 32, func(i int) {
+			parallel(200, 16, func(i int) {
 				id := fmt.Sprintf("%d-%s", i, strings.Repeat("x", 100<<10))
 				body := fmt.Sprintf(`{"identifier":%q,"password":"hunter22hunter"}`, id)
 				o.add(f.exchange(fmt.Sprintf("POST /xrpc/com.atproto.server.createSession HTTP/1.1\r\nHost: pds\r\nContent-Type: application/json\r\nContent-Length: %d",
