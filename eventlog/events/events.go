@@ -110,4 +110,13 @@ var catalogue = map[string]func() Payload{
 	TypeEmailTokenUsed:     func() Payload { return new(EmailTokenUsed) },
 	TypeEmailAuthFactor:    func() Payload { return new(EmailAuthFactor) },
 	TypeRepoImported:       func() Payload { return new(RepoImported) },
+	TypeOAuthRequest:       func() Payload { return new(OAuthRequest) },
+	TypeOAuthRequestBound:  func() Payload { return new(OAuthRequestBound) },
+	TypeOAuthRequestEnded:  func() Payload { return new(OAuthRequestEnded) },
+	TypeOAuthCode:          func() Payload { return new(OAuthCode) },
+	TypeOAuthDeviceSignIn:  func() Payload { return new(OAuthDeviceSignIn) },
+	TypeOAuthDeviceSignOut: func() Payload { return new(OAuthDeviceSignOut) },
+	TypeOAuthSession:       func() Payload { return new(OAuthSession) },
+	TypeOAuthRefreshed:     func() Payload { return new(OAuthRefreshed) },
+	TypeOAuthRevoked:       func() Payload { return new(OAuthRevoked) },
 }
