@@ -14,14 +14,13 @@ import (
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/blocks"
-	"github.com/pdslog/pdslog/projections/oauth"
 	"github.com/pdslog/pdslog/projections/projectiontest"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
 )
 
 func allProjections(s *projections.Store) []projections.Projection {
-	return []projections.Projection{repos.New(s), blocks.New(s), records.New(s), accounts.New(s), blobs.New(s), oauth.New(s)}
+	return []projections.Projection{repos.New(s), blocks.New(s), records.New(s), accounts.New(s), blobs.New(s)}
 }
 
 // TestRebuildAllEqualsIncremental checks the one-pass Rebuild of every
