@@ -164,6 +164,7 @@ type PDS struct {
 	closeErr  error
 	locks     sync.Map // syntax.DID -> *sync.Mutex
 	claims    claims
+	oauth     oauthState
 }
 
 // Open locks and opens the data directory dir (creating it if needed):
@@ -234,6 +235,7 @@ func (p *PDS) openWriteSide() error {
 	if p.Tokens, err = auth.NewTokens(jwt, p.Service.DID()); err != nil {
 		return err
 	}
+	p.openOAuth()
 	p.RotationKey = p.opts.RotationKey
 	if p.RotationKey == nil {
 		raw, err := eventlog.LoadOrCreateKey(filepath.Join(p.Dir, RotationKeyPath))

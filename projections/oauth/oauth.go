@@ -72,10 +72,10 @@ func (r *Request) State() string {
 	switch {
 	case r.Grant != nil && r.Grant.SessionID != "":
 		return RequestExchanged
-	case r.Grant != nil:
-		return RequestAuthorized
 	case r.EndReason != "":
 		return RequestEnded
+	case r.Grant != nil:
+		return RequestAuthorized
 	}
 	return RequestPending
 }
