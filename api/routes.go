@@ -110,7 +110,7 @@ func (s *Server) routes() []route {
 			x(get, "app.bsky.feed.getActorLikes", optional, p.GetActorLikes),
 		)
 	}
-	return rs
+	return append(rs, s.oauthRoutes()...)
 }
 
 // route registers the route table, then the catch-all: every other XRPC
@@ -120,7 +120,7 @@ func (s *Server) route() {
 	for _, r := range s.routes() {
 		var mw []echo.MiddlewareFunc
 		if r.auth != none {
-			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
+			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path), r.oauthRule()))
 		}
 		s.e.Add(r.method, r.path, r.h, mw...)
 	}
@@ -135,6 +135,6 @@ func (s *Server) catchAllAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if strings.HasPrefix(nsid, "_") {
 			return next(c)
 		}
-		return s.authenticate(optional, nsid)(next)(c)
+		return s.authenticate(optional, nsid, oauthProxied)(next)(c)
 	}
 }

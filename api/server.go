@@ -14,6 +14,7 @@ import (
 	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/api/identity"
+	"github.com/pdslog/pdslog/api/oauth"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/proxy"
 	"github.com/pdslog/pdslog/api/ratelimit"
@@ -49,6 +50,9 @@ type Config struct {
 	Firehose firehose.Options
 	Logger   *slog.Logger // nil means slog.Default()
 	Version  string
+	// OAuth configures the OAuth authorization server and its pages
+	// (api/oauth); its Throttle, Logger and Registerer are the server's.
+	OAuth oauth.Config
 }
 
 // Server is the HTTP server over a PDS.
@@ -65,6 +69,7 @@ type Server struct {
 	actor    *actor.Handlers
 	firehose *firehose.Handler
 	sync     *syncapi.Handlers
+	oauth    *oauth.Handlers
 }
 
 // New builds the HTTP server over p: every handler, the route table and
@@ -110,6 +115,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	fo := cfg.Firehose
 	fo.Log, fo.Logger, fo.Registerer = p.Log, cfg.Logger, s.metrics.Registry
 	s.firehose = firehose.New(&fo)
+	s.oauth = s.newOAuth()
 	s.route()
 	return s
 }

@@ -76,7 +76,7 @@ var ErrUnknownRequest = oauthcore.InvalidRequest("Unknown request_uri")
 
 // endRequest ends a pending request and returns e.
 func (p *PDS) endRequest(ctx context.Context, r *oauthproj.Request, e *oauthcore.Error) error {
-	if r.State() == oauthproj.RequestPending {
+	if r.Status() == oauthproj.RequestPending {
 		ev := events.Must(p.Service.DID(), &events.OAuthRequestEnded{ID: r.ID, Reason: e.Code + ": " + e.Description})
 		if _, err := p.commit(ctx, ev); err != nil {
 			return err
@@ -104,7 +104,7 @@ func (p *PDS) OpenAuthorizationRequest(ctx context.Context, id, clientID, device
 	switch {
 	case r.ClientID != clientID:
 		return r, p.endRequest(ctx, r, oauthcore.AccessDenied("This request was initiated for another client"))
-	case r.State() != oauthproj.RequestPending:
+	case r.Status() != oauthproj.RequestPending:
 		return r, oauthcore.AccessDenied("This request was already used")
 	case !now.Before(parseRFC3339(r.Expires)):
 		return r, p.endRequest(ctx, r, oauthcore.AccessDenied("This request has expired"))
@@ -130,7 +130,7 @@ func (p *PDS) pendingRequest(ctx context.Context, id, device string) (*oauthproj
 		return nil, err
 	}
 	switch {
-	case r.State() != oauthproj.RequestPending:
+	case r.Status() != oauthproj.RequestPending:
 		return r, oauthcore.AccessDenied("This request was already used")
 	case r.Device == "":
 		return r, oauthcore.AccessDenied("This request was not initiated")
@@ -239,7 +239,7 @@ func (p *PDS) ExchangeCode(ctx context.Context, tr TokenRequest) (*TokenResponse
 		return nil, oauthcore.InvalidGrant("Invalid code")
 	}
 	g = r.Grant
-	switch r.State() {
+	switch r.Status() {
 	case oauthproj.RequestExchanged:
 		if s, err := p.OAuth.Session(ctx, g.DID, g.SessionID); err == nil {
 			return nil, p.replayed(ctx, s, "authorization code replayed")

@@ -66,9 +66,9 @@ type Request struct {
 	Grant *Grant `json:"-"`
 }
 
-// State is the request's state: RequestPending, RequestAuthorized,
+// Status is the request's state: RequestPending, RequestAuthorized,
 // RequestExchanged or RequestEnded.
-func (r *Request) State() string {
+func (r *Request) Status() string {
 	switch {
 	case r.Grant != nil && r.Grant.SessionID != "":
 		return RequestExchanged

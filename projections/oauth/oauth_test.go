@@ -144,7 +144,7 @@ func TestLifecycle(t *testing.T) {
 	e.add(events.Must(service, &events.OAuthRequest{ID: "r1", ClientID: "https://app.example.com/m.json", RedirectURI: "https://app.example.com/cb",
 		Scope: "atproto transition:generic", CodeChallenge: "c", CreatedAt: ts(0), ExpiresAt: ts(5 * time.Minute)}))
 	r, err := e.p.Request(ctx, "r1")
-	if err != nil || r.State() != oauth.RequestPending || r.Device != "" {
+	if err != nil || r.Status() != oauth.RequestPending || r.Device != "" {
 		t.Fatalf("pushed request: %+v %v", r, err)
 	}
 	e.add(events.Must(service, &events.OAuthRequestBound{ID: "r1", Device: "devA", ExpiresAt: ts(6 * time.Minute)}))
@@ -156,7 +156,7 @@ func TestLifecycle(t *testing.T) {
 	e.add(events.Must(alice, &events.OAuthDeviceSignIn{Device: "devA", Remember: true, At: ts(time.Minute)}),
 		events.Must(alice, &events.OAuthCode{RequestID: "r1", CodeHash: "code1", ClientID: "https://app.example.com/m.json",
 			Scope: "atproto transition:generic", Device: "devA", ExpiresAt: ts(10 * time.Minute)}))
-	if r, err := e.p.RequestByCode(ctx, "code1"); err != nil || r.State() != oauth.RequestAuthorized || r.Grant.DID != alice {
+	if r, err := e.p.RequestByCode(ctx, "code1"); err != nil || r.Status() != oauth.RequestAuthorized || r.Grant.DID != alice {
 		t.Fatalf("request by code: %+v %v", r, err)
 	}
 	if das, _ := e.p.DeviceAccounts(ctx, "devA"); len(das) != 1 || das[0].DID != alice || !das[0].Remember {
@@ -168,7 +168,7 @@ func TestLifecycle(t *testing.T) {
 	e.add(events.Must(alice, &events.OAuthSession{ID: "s1", ClientID: "https://app.example.com/m.json", Scope: "atproto transition:generic",
 		DPoPJKT: "jkt", CodeHash: "code1", RefreshHash: "ref1", TokenID: "tok1", CreatedAt: ts(2 * time.Minute),
 		ExpiresAt: ts(14 * 24 * time.Hour), SessionExpiresAt: ts(14 * 24 * time.Hour)}))
-	if r, _ := e.p.Request(ctx, "r1"); r.State() != oauth.RequestExchanged || r.Grant.SessionID != "s1" {
+	if r, _ := e.p.Request(ctx, "r1"); r.Status() != oauth.RequestExchanged || r.Grant.SessionID != "s1" {
 		t.Fatalf("exchanged request: %+v", r)
 	}
 	if s, err := e.p.SessionByCode(ctx, "code1"); err != nil || s.ID != "s1" {
