@@ -2,7 +2,6 @@ package oauthcore
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // ClientMetadata is an OAuth client metadata document (RFC 7591 fields
@@ -582,23 +579,14 @@ func (c *Client) Authenticate(assertionType, assertion, issuer string, now time.
 	if assertionType != ClientAssertionType {
 		return nil, InvalidClient("unsupported client_assertion_type %q", assertionType)
 	}
-	var claims jwt.RegisteredClaims
-	var used JWK
-	p := jwt.NewParser(jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(c.ID), jwt.WithSubject(c.ID),
-		jwt.WithAudience(issuer), jwt.WithIssuedAt(), jwt.WithTimeFunc(func() time.Time { return now }), jwt.WithLeeway(5*time.Second))
-	_, err := p.ParseWithClaims(assertion, &claims, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+	_, payload, used, err := verifyES256(assertion, func(hdr map[string]any) (*JWK, error) {
+		kid, _ := hdr["kid"].(string)
 		if kid == "" {
 			return nil, errors.New(`"kid" required in client_assertion`)
 		}
-		for _, k := range c.Keys {
+		for i, k := range c.Keys {
 			if k.Kid == kid && (k.Use == "" || k.Use == "sig") && (k.Alg == "" || k.Alg == "ES256") {
-				pk, err := k.PublicKey()
-				if err != nil {
-					return nil, err
-				}
-				used = k
-				return (*ecdsa.PublicKey)(pk), nil
+				return &c.Keys[i], nil
 			}
 		}
 		return nil, fmt.Errorf("no key %q in the client's jwks", kid)
@@ -606,15 +594,51 @@ func (c *Client) Authenticate(assertionType, assertion, issuer string, now time.
 	if err != nil {
 		return nil, InvalidClient("Validation of \"client_assertion\" failed: %v", err)
 	}
-	if claims.ID == "" {
+	var claims struct {
+		Iss string          `json:"iss"`
+		Sub string          `json:"sub"`
+		Aud json.RawMessage `json:"aud"`
+		JTI string          `json:"jti"`
+		IAT *json.Number    `json:"iat"`
+		Exp *json.Number    `json:"exp"`
+	}
+	if err := decodeClaims(payload, &claims); err != nil {
+		return nil, InvalidClient("Validation of \"client_assertion\" failed: malformed claims")
+	}
+	var auds []string
+	var one string
+	if json.Unmarshal(claims.Aud, &one) == nil {
+		auds = []string{one}
+	} else {
+		_ = json.Unmarshal(claims.Aud, &auds)
+	}
+	switch {
+	case claims.Iss != c.ID || claims.Sub != c.ID:
+		return nil, InvalidClient("client_assertion iss and sub must be the client_id")
+	case !slices.Contains(auds, issuer):
+		return nil, InvalidClient("client_assertion aud must be this server (%s)", issuer)
+	case claims.JTI == "":
 		return nil, InvalidClient(`client_assertion needs a "jti"`)
+	case claims.IAT == nil:
+		return nil, InvalidClient(`client_assertion needs an "iat"`)
 	}
-	if claims.IssuedAt == nil || now.Sub(claims.IssuedAt.Time) > ClientAssertionMaxAge {
-		return nil, InvalidClient("client_assertion is too old")
+	iatF, err := claims.IAT.Float64()
+	if err != nil {
+		return nil, InvalidClient("client_assertion iat is malformed")
 	}
-	exp := claims.IssuedAt.Add(ClientAssertionMaxAge + time.Minute)
-	if claims.ExpiresAt != nil && claims.ExpiresAt.After(exp) {
-		exp = claims.ExpiresAt.Time
+	iat := time.Unix(int64(iatF), 0)
+	if now.Sub(iat) > ClientAssertionMaxAge || iat.After(now.Add(5*time.Second)) {
+		return nil, InvalidClient("client_assertion is too old or from the future")
 	}
-	return &ClientAuth{Method: "private_key_jwt", KeyID: used.Kid, JKT: used.Thumbprint(), JTI: claims.ID, Exp: exp}, nil
+	exp := iat.Add(ClientAssertionMaxAge + time.Minute)
+	if claims.Exp != nil {
+		e, err := claims.Exp.Float64()
+		if err != nil || time.Unix(int64(e), 0).Before(now.Add(-5*time.Second)) {
+			return nil, InvalidClient("client_assertion has expired")
+		}
+		if t := time.Unix(int64(e), 0); t.After(exp) {
+			exp = t
+		}
+	}
+	return &ClientAuth{Method: "private_key_jwt", KeyID: used.Kid, JKT: used.Thumbprint(), JTI: claims.JTI, Exp: exp}, nil
 }
