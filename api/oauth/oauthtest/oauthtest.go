@@ -119,7 +119,9 @@ func (w *World) GuardedTransport() *http.Transport {
 }
 
 // Client is an HTTP client over Transport.
-func (w *World) Client() *http.Client { return &http.Client{Transport: w.Transport(), Timeout: 30 * time.Second} }
+func (w *World) Client() *http.Client {
+	return &http.Client{Transport: w.Transport(), Timeout: 30 * time.Second}
+}
 
 // App is a client app on indigo's OAuth client.
 type App struct {
