@@ -170,10 +170,16 @@ func (h *Handlers) stylesheet(c echo.Context) error {
 // bound to it. Secure (a __Host- cookie: this host only, https only)
 // unless in dev mode; HttpOnly; SameSite=Lax.
 func (h *Handlers) cookieName() string {
-	if h.cfg.DevMode {
+	if !h.secureCookies() {
 		return "pdslog-device"
 	}
 	return "__Host-pdslog-device"
+}
+
+// secureCookies: the cookie is Secure unless in dev mode or served over
+// plain http (a localhost issuer).
+func (h *Handlers) secureCookies() bool {
+	return !h.cfg.DevMode && strings.HasPrefix(h.issuer, "https://")
 }
 
 // deviceID is the browser's device id from its cookie, or "".
@@ -193,7 +199,7 @@ func (h *Handlers) ensureDevice(c echo.Context) string {
 	}
 	id := oauthcore.NewID(oauthcore.PrefixDevice)
 	c.SetCookie(&http.Cookie{Name: h.cookieName(), Value: id, Path: "/", MaxAge: 400 * 24 * 3600,
-		HttpOnly: true, Secure: !h.cfg.DevMode, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: h.secureCookies(), SameSite: http.SameSiteLaxMode})
 	return id
 }
 

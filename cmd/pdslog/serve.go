@@ -46,6 +46,7 @@ type serveCommand struct {
 	mirrorOn       bool
 	mirror         mirrorSettings
 	email          emailSettings
+	oauth          oauthSettings
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -75,6 +76,7 @@ func (c *serveCommand) register(f *flags) {
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	c.blobs.register(f)
 	c.email.register(f)
+	c.oauth.register(f)
 	c.proxy.register(f)
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
