@@ -31,6 +31,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"golang.org/x/net/html"
+	stdhtml "html"
 
 	"github.com/pdslog/pdslog/api/pds/ssrf"
 )
@@ -134,6 +135,10 @@ type App struct {
 	// change it before the server first fetches it).
 	Metadata map[string]any
 	mu       sync.Mutex
+	current  struct {
+		did syntax.DID
+		id  string
+	}
 }
 
 // AppOptions configure NewApp.
@@ -189,11 +194,94 @@ func NewApp(t testing.TB, w *World, o AppOptions) *App {
 		rw.Header().Set("Content-Type", "application/json")
 		rw.Write(b)
 	})
-	mux.HandleFunc("GET /callback", func(rw http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(rw, "callback %s", r.URL.RawQuery)
-	})
+	a.web(mux)
 	w.Serve(t, o.Host, mux)
 	return a
+}
+
+// web adds the app's own pages, as a real web app on indigo's client has
+// them: /login?id=DID (starts the flow and redirects to the PDS),
+// /callback (exchanges the code, then writes a post with the DPoP-bound
+// token), /post (writes with the current session), /refresh (forces a
+// token refresh, then writes). Each page says what happened in a
+// <p id="result"> (and the error in <p id="error">).
+func (a *App) web(mux *http.ServeMux) {
+	page := func(rw http.ResponseWriter, status int, result, errText string) {
+		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+		rw.WriteHeader(status)
+		fmt.Fprintf(rw, "<!doctype html><title>Test App</title><h1>Test App</h1><p id=\"result\">%s</p><p id=\"error\">%s</p>",
+			stdhtml.EscapeString(result), stdhtml.EscapeString(errText))
+	}
+	write := func(ctx context.Context, text string) (string, error) {
+		a.mu.Lock()
+		did, id := a.current.did, a.current.id
+		a.mu.Unlock()
+		sess, err := a.OAuth.ResumeSession(ctx, did, id)
+		if err != nil {
+			return "", err
+		}
+		var out struct{ URI string }
+		err = sess.APIClient().Post(ctx, "com.atproto.repo.createRecord", map[string]any{
+			"repo": did.String(), "collection": "app.bsky.feed.post",
+			"record": map[string]any{"$type": "app.bsky.feed.post", "text": text, "createdAt": syntax.DatetimeNow().String()},
+		}, &out)
+		return out.URI, err
+	}
+	mux.HandleFunc("GET /login", func(rw http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			id = "https://" + PDSHost
+		}
+		u, err := a.OAuth.StartAuthFlow(r.Context(), id)
+		if err != nil {
+			page(rw, 500, "", err.Error())
+			return
+		}
+		http.Redirect(rw, r, u, http.StatusFound)
+	})
+	mux.HandleFunc("GET /callback", func(rw http.ResponseWriter, r *http.Request) {
+		data, err := a.OAuth.ProcessCallback(r.Context(), r.URL.Query())
+		if err != nil {
+			page(rw, 400, "", err.Error())
+			return
+		}
+		a.mu.Lock()
+		a.current.did, a.current.id = data.AccountDID, data.SessionID
+		a.mu.Unlock()
+		uri, err := write(r.Context(), "hello from the browser flow")
+		if err != nil {
+			page(rw, 500, "signed in as "+data.AccountDID.String(), err.Error())
+			return
+		}
+		page(rw, 200, "signed in as "+data.AccountDID.String()+"; posted "+uri, "")
+	})
+	mux.HandleFunc("GET /post", func(rw http.ResponseWriter, r *http.Request) {
+		uri, err := write(r.Context(), "another post")
+		if err != nil {
+			page(rw, 500, "", err.Error())
+			return
+		}
+		page(rw, 200, "posted "+uri, "")
+	})
+	mux.HandleFunc("GET /refresh", func(rw http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		did, id := a.current.did, a.current.id
+		a.mu.Unlock()
+		sess, err := a.OAuth.ResumeSession(r.Context(), did, id)
+		if err == nil {
+			_, err = sess.RefreshTokens(r.Context())
+		}
+		if err != nil {
+			page(rw, 500, "", "refresh: "+err.Error())
+			return
+		}
+		uri, err := write(r.Context(), "after a refresh")
+		if err != nil {
+			page(rw, 500, "", err.Error())
+			return
+		}
+		page(rw, 200, "refreshed; posted "+uri, "")
+	})
 }
 
 // SetMetadata changes a field of the served metadata.

@@ -41,16 +41,29 @@ func (k *JWK) PublicKey() (*ecdsa.PublicKey, error) {
 	if k.D != "" {
 		return nil, errors.New("the key is a private key")
 	}
-	x, err1 := base64.RawURLEncoding.DecodeString(k.X)
-	y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
-	if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
-		return nil, errors.New("malformed EC coordinates")
+	x, y, err := k.coordinates()
+	if err != nil {
+		return nil, err
 	}
 	raw := append(append([]byte{4}, x...), y...)
 	if _, err := ecdh.P256().NewPublicKey(raw); err != nil {
 		return nil, errors.New("not a point of P-256")
 	}
 	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+}
+
+// coordinates are the key's x and y, 32 bytes each. RFC 7518 wants them
+// at full length, but indigo's client drops leading zero bytes (one key in
+// 128 has a short coordinate): shorter ones are padded rather than
+// refused, so such clients are not turned away at random.
+func (k *JWK) coordinates() (x, y []byte, err error) {
+	x, err1 := base64.RawURLEncoding.DecodeString(k.X)
+	y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
+	if err1 != nil || err2 != nil || len(x) == 0 || len(y) == 0 || len(x) > 32 || len(y) > 32 {
+		return nil, nil, errors.New("malformed EC coordinates")
+	}
+	pad := func(b []byte) []byte { return append(make([]byte, 32-len(b)), b...) }
+	return pad(x), pad(y), nil
 }
 
 // Thumbprint is the key's JWK SHA-256 thumbprint (RFC 7638), base64url: a

@@ -52,8 +52,7 @@ func verifyES256(token string, keyFor func(hdr map[string]any) (*JWK, error)) (m
 	if _, err := jwk.PublicKey(); err != nil {
 		return nil, nil, nil, err
 	}
-	x, _ := base64.RawURLEncoding.DecodeString(jwk.X)
-	y, _ := base64.RawURLEncoding.DecodeString(jwk.Y)
+	x, y, _ := jwk.coordinates()
 	pub, err := atcrypto.ParsePublicUncompressedBytesP256(append(append([]byte{4}, x...), y...))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("key: %w", err)
