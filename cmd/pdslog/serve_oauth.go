@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+
 	"github.com/pdslog/pdslog/api"
 )
 
@@ -9,6 +11,9 @@ import (
 // the SSRF guard of client metadata fetches).
 type oauthSettings struct {
 	providerName string
+	// clientHTTP, if set, fetches client metadata (tests: their world of
+	// test hosts); nil means the SSRF-guarded default.
+	clientHTTP *http.Client
 }
 
 func (o *oauthSettings) register(f *flags) {
@@ -19,4 +24,5 @@ func (o *oauthSettings) register(f *flags) {
 func (o *oauthSettings) apply(cfg *api.Config, devMode bool) {
 	cfg.OAuth.ProviderName = o.providerName
 	cfg.OAuth.DevMode = devMode
+	cfg.OAuth.ClientHTTP = o.clientHTTP
 }
