@@ -135,7 +135,7 @@ func (h *Handlers) renderAccount(c echo.Context, dev string, cur *accountView, o
 	if newPW != nil {
 		status = http.StatusCreated
 	}
-	return h.render(c, status, "account", &view{Title: "Your account", CSRF: h.csrfToken(dev), Account: cur, Page: page, Notice: notice})
+	return h.render(c, status, "account", &view{Title: "Your account", Wide: true, CSRF: h.csrfToken(dev), Account: cur, Page: page, Notice: notice})
 }
 
 // shortAgent names a browser from its User-Agent.

@@ -60,6 +60,7 @@ func loadTemplates() *templates {
 // view is what every page is rendered from.
 type view struct {
 	Title    string
+	Wide     bool // a wider page (the account page)
 	Provider string
 	CSRF     string
 	Error    string
