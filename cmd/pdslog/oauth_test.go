@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +22,10 @@ import (
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/oauth/oauthtest"
+	"github.com/pdslog/pdslog/api/oauth/tsclient"
+	"github.com/pdslog/pdslog/api/pds"
+	"github.com/pdslog/pdslog/eventlog"
+	"github.com/pdslog/pdslog/eventlog/events"
 	"github.com/pdslog/pdslog/projections/testenv"
 )
 
@@ -325,5 +332,84 @@ func TestServeOAuthBrowser(t *testing.T) {
 	do(t, ctx2, "other app after restart", chromedp.Navigate("https://other.example.com/refresh"), chromedp.WaitVisible(chromedp.CSS("#result")))
 	if got, e := text(t, ctx2, "#result"), text(t, ctx2, "#error"); !strings.HasPrefix(got, "refreshed; posted") || e != "" {
 		t.Fatalf("the connected app after a restart: %q (error %q)", got, e)
+	}
+}
+
+// The official TypeScript client, @atproto/oauth-client-node on the
+// Node.js 22 of the node npm package (api/oauth/tsclient/client.mjs), signs
+// in to `pdslog serve` (a local issuer, http://localhost:PORT, with a real
+// PLC directory) as a loopback client through the pages, writes with its
+// DPoP-bound token, is refused an account-management method, refreshes and
+// signs out; the log then holds the session's creation, refresh and
+// revocation, and no session is left.
+func TestServeOAuthTypeScript(t *testing.T) {
+	testenv.Slow(t, "@atproto/oauth-client-node under Node.js 22, the real PLC directory and pdslog serve")
+	plcURL := plcserver.Start(t).URL
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	dir := t.TempDir()
+	s := &oauthServe{t: t, dir: dir, plc: plcURL, adminPW: "ts-admin"}
+	addr, _, stop := startServe(t, "--data-dir", dir, "--plc-url", plcURL, "--port", port, "--jwt-secret", "ts-client-test-secret", "--admin-password", s.adminPW)
+	s.addr = addr
+	running := true
+	defer func() {
+		if running {
+			stop()
+		}
+	}()
+	did := s.createAccount("alice.test", "alice-password-1")
+	steps := tsclient.Run(t, "http://localhost:"+port, plcURL, "alice.test", "alice-password-1")
+	var names []string
+	for _, st := range steps {
+		names = append(names, st.Name)
+	}
+	if !slices.Equal(names, tsclient.Steps) {
+		t.Fatalf("steps run:\n  %v\nwant:\n  %v", names, tsclient.Steps)
+	}
+	var sum struct {
+		DID     string   `json:"did"`
+		Records []string `json:"records"`
+	}
+	if err := steps[len(steps)-1].Decode(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.DID != did.String() || len(sum.Records) != 2 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	if got := s.posts(did); len(got) != 2 {
+		t.Fatalf("posts in the repo: %v", got)
+	}
+	stop()
+	running = false
+	d, err := pds.Open(dir, &pds.Options{Command: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.CatchUp(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if ss, err := d.OAuth.Sessions(t.Context(), did); err != nil || len(ss) != 0 {
+		t.Fatalf("sessions after sign-out: %+v %v", ss, err)
+	}
+	seen := map[string]bool{}
+	it, err := d.Log.IterRepo(t.Context(), did, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	for it.Next() {
+		if ev := it.Event(); ev.Kind == eventlog.KindPrivate {
+			seen[ev.Private.Type] = true
+		}
+	}
+	for _, typ := range []string{events.TypeOAuthDeviceSignIn, events.TypeOAuthCode, events.TypeOAuthSession, events.TypeOAuthRefreshed, events.TypeOAuthRevoked} {
+		if !seen[typ] {
+			t.Errorf("no %s event of %s in the log (saw %v)", typ, did, seen)
+		}
 	}
 }
