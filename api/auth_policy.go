@@ -1,8 +1,14 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
+
+	indigoauth "github.com/bluesky-social/indigo/atproto/auth"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/golang-jwt/jwt/v5"
+	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
 
 	"github.com/labstack/echo/v4"
 
@@ -36,10 +42,15 @@ const (
 	// passed to the handler, which reads inactive repos for the admin and
 	// refuses any other basic credentials (the sync reads).
 	optionalOrAdmin
+	// serviceAuthOptional: no credentials needed; a bearer token, if sent,
+	// must be a service-auth JWT for this method, issued to this PDS by the
+	// DID it names and signed with its key (createAccount by an account
+	// migrating here); the caller is that DID.
+	serviceAuthOptional
 )
 
 func (p policy) String() string {
-	return [...]string{"none", "optional", "access", "refresh", "admin", "optionalOrAdmin"}[p]
+	return [...]string{"none", "optional", "access", "refresh", "admin", "optionalOrAdmin", "serviceAuthOptional"}[p]
 }
 
 // authenticate returns the middleware that enforces p for method nsid;
@@ -60,6 +71,16 @@ func (s *Server) authenticate(p policy, nsid string, rule oauthRule) echo.Middle
 				if scheme, _, err := auth.ParseAuthorization(hdr); err == nil && scheme == auth.SchemeBasic {
 					return next(c)
 				}
+			case serviceAuthOptional:
+				if hdr == "" {
+					return next(c)
+				}
+				did, err := s.verifyServiceAuth(c, hdr, nsid)
+				if err != nil {
+					return err
+				}
+				xrpc.SetCaller(c, &xrpc.Caller{DID: did, Scope: ScopeServiceAuth})
+				return next(c)
 			}
 			if hdr == "" {
 				if p == access {
@@ -99,6 +120,39 @@ func (s *Server) verifyAccess(c echo.Context, hdr, nsid string, rule oauthRule) 
 		return nil, xrpc.AuthRequired("account not found")
 	}
 	return &xrpc.Caller{DID: claims.DID, Scope: string(claims.Scope)}, nil
+}
+
+// ScopeServiceAuth is the caller scope of a request authenticated by a
+// service-auth JWT.
+const ScopeServiceAuth = "service-auth"
+
+// verifyServiceAuth checks a service-auth JWT sent to method nsid: issued
+// for this PDS (aud), for this method (lxm), unexpired, signed by the key
+// in its issuer's DID document. Failures are 401s named as the reference
+// names them.
+func (s *Server) verifyServiceAuth(c echo.Context, hdr, nsid string) (syntax.DID, error) {
+	tok, ok, err := auth.BearerToken(hdr)
+	if err != nil || !ok {
+		return "", &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "a service-auth bearer token is required"}
+	}
+	lxm := syntax.NSID(nsid)
+	v := &indigoauth.ServiceAuthValidator{Audience: s.pds.Service.DID().String(), Dir: pdsidentity.Indigo(s.pds.Directory)}
+	did, err := v.Validate(c.Request().Context(), tok, &lxm)
+	if err == nil {
+		return did, nil
+	}
+	name, msg := "BadJwt", "jwt could not be verified"
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		name, msg = "JwtExpired", "jwt expired"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		name, msg = "BadJwtAudience", "jwt audience does not match service did"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		name, msg = "BadJwtSignature", "jwt signature does not match jwt issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidClaims) && strings.Contains(err.Error(), "LXM"):
+		name, msg = "BadJwtLexiconMethod", "bad jwt lexicon method (\"lxm\"). must match: "+nsid
+	}
+	return "", &xrpc.Error{Status: http.StatusUnauthorized, Name: name, Message: msg, Err: err}
 }
 
 // tokenError renders a token verification failure as the reference does.

@@ -106,8 +106,8 @@ func oauthIdentity(attr string) oauthRule {
 // each authenticated route (the reference's authorize callbacks).
 var oauthRules = map[string]oauthRule{
 	"com.atproto.server.describeServer":           oauthAny,
-	"com.atproto.server.createAccount":            oauthAny,
 	"com.atproto.server.createSession":            oauthAny,
+	"com.atproto.server.reserveSigningKey":        oauthAny,
 	"com.atproto.server.getSession":               oauthAny,
 	"com.atproto.server.createAppPassword":        oauthNever,
 	"com.atproto.server.listAppPasswords":         oauthNever,
@@ -172,7 +172,7 @@ var oauthProxied = oauthRule{"rpc (in the proxy)", func(*Server, echo.Context, s
 // none, so a new route cannot forget), none for the others.
 func (r route) oauthRule() oauthRule {
 	nsid, ok := strings.CutPrefix(r.path, "/xrpc/")
-	if !ok || r.auth == none || r.auth == admin || r.auth == refresh {
+	if !ok || r.auth == none || r.auth == admin || r.auth == refresh || r.auth == serviceAuthOptional {
 		return oauthRule{}
 	}
 	rule, ok := oauthRules[nsid]

@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/proxy"
+	"github.com/pdslog/pdslog/api/xrpc"
 )
 
 // route is one entry of the route table: an HTTP method and path (for XRPC,
@@ -38,7 +41,8 @@ func (s *Server) routes() []route {
 
 		// com.atproto.server
 		x(get, "com.atproto.server.describeServer", optional, sv.DescribeServer),
-		x(post, "com.atproto.server.createAccount", optional, sv.CreateAccount),
+		x(post, "com.atproto.server.createAccount", serviceAuthOptional, sv.CreateAccount),
+		x(post, "com.atproto.server.reserveSigningKey", optional, sv.ReserveSigningKey),
 		x(post, "com.atproto.server.createSession", optional, sv.CreateSession),
 		x(get, "com.atproto.server.getSession", access, sv.GetSession),
 		x(post, "com.atproto.server.refreshSession", refresh, sv.RefreshSession),
@@ -72,6 +76,8 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
 		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
 		x(post, "com.atproto.identity.requestPlcOperationSignature", access, id.RequestPLCOperationSignature),
+		x(post, "com.atproto.identity.signPlcOperation", access, id.SignPLCOperation),
+		x(post, "com.atproto.identity.submitPlcOperation", access, id.SubmitPLCOperation),
 
 		// com.atproto.repo
 		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),
@@ -81,6 +87,7 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord),
 		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),
 		x(post, "com.atproto.repo.applyWrites", access, rp.ApplyWrites),
+		x(post, "com.atproto.repo.importRepo", access, rp.ImportRepo),
 		x(post, "com.atproto.repo.uploadBlob", access, bl.UploadBlob),
 		x(get, "com.atproto.repo.listMissingBlobs", access, bl.ListMissingBlobs),
 
@@ -119,12 +126,31 @@ func (s *Server) routes() []route {
 func (s *Server) route() {
 	for _, r := range s.routes() {
 		var mw []echo.MiddlewareFunc
+		if nsid := nsidOf(r.path); auth.IsProtectedMethod(nsid) {
+			mw = append(mw, refuseProxied(nsid))
+		}
 		if r.auth != none {
 			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path), r.oauthRule()))
 		}
 		s.e.Add(r.method, r.path, r.h, mw...)
 	}
 	s.e.Any("/xrpc/:nsid", s.notImplemented, s.catchAllAuth)
+}
+
+// refuseProxied refuses a call of protected method nsid (account and
+// credential management) that asks to be proxied with an atproto-proxy
+// header, as the reference does: such methods are only ever served by the
+// account's own PDS.
+func refuseProxied(nsid string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().Header.Get(proxy.HeaderProxy) != "" {
+				return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidToken",
+					Message: "Bad token method: " + nsid + " is account management: call it on the PDS, it is never proxied"}
+			}
+			return next(c)
+		}
+	}
 }
 
 // catchAllAuth is the optional policy for whatever method the catch-all

@@ -42,6 +42,9 @@ type Config struct {
 	// BlobMaxSize is the largest upload accepted; 0 means
 	// blob.DefaultMaxSize.
 	BlobMaxSize int64
+	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
+	// 0 means pds.DefaultMaxImportSize.
+	MaxImportSize int64
 	// Proxy, if set, forwards the XRPC methods nothing here serves (by
 	// atproto-proxy header or default route) and serves read-after-write.
 	Proxy *proxy.Config
@@ -98,7 +101,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 		uploads = ratelimit.NewUploadBlobLimiter(ratelimit.DefaultMaxKeys)
 		handles = ratelimit.NewUpdateHandleLimiter(ratelimit.DefaultMaxKeys)
 	}
-	s.repo = &repo.Handlers{PDS: p, Limiter: writes}
+	s.repo = &repo.Handlers{PDS: p, Limiter: writes, MaxImportSize: cfg.MaxImportSize}
 	s.server = &server.Handlers{PDS: p, Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{})}
 	if cfg.RateLimits {
 		s.server.EmailRequests = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitEmailRequestDay, ratelimit.LimitEmailRequestHour)

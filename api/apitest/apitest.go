@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
+
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -69,7 +71,10 @@ type Env struct {
 	// Clock is what the log, sessions and blob graces read as now: advance
 	// it to pass time-based thresholds (token expiry, blob graces).
 	Clock *Clock
-	n     int
+	// Directory resolves DIDs for the server: CreateAccount's accounts,
+	// then a real PLC directory once StartPLC runs one.
+	Directory *Directory
+	n         int
 }
 
 // BlobMaxSize is the test server's upload limit (small, so limit tests are
@@ -123,8 +128,9 @@ func NewPDS(t testing.TB, po func(*pds.Options), configure ...func(*api.Config))
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := &Directory{}
 	opts := &pds.Options{Command: "apitest", Logger: slog.New(slog.DiscardHandler), Now: clock.Now,
-		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs}
+		Service: Service, JWTSecret: []byte("apitest-jwt-secret"), RotationKey: rot, BlobStore: bs, Directory: dir}
 	if po != nil {
 		po(opts)
 	}
@@ -134,7 +140,7 @@ func NewPDS(t testing.TB, po func(*pds.Options), configure ...func(*api.Config))
 	}
 	t.Cleanup(func() { p.Close() })
 	env := &Env{T: t, PDS: p, Log: p.Log, Store: p.Store, Runner: p.Runner, Accounts: p.Accounts, Records: p.Records, Blocks: p.Blocks,
-		Repos: p.Repos, Builder: p.Builder, BlobIndex: p.Blobs, BlobStore: bs, BlobTempDir: t.TempDir(), Clock: clock}
+		Repos: p.Repos, Builder: p.Builder, BlobIndex: p.Blobs, BlobStore: bs, BlobTempDir: t.TempDir(), Clock: clock, Directory: dir}
 	cfg := api.Config{AdminPassword: AdminPassword, RateLimits: true, BlobTempDir: env.BlobTempDir, BlobMaxSize: BlobMaxSize,
 		Logger: slog.New(slog.DiscardHandler), Version: "test"}
 	for _, f := range configure {
@@ -206,6 +212,11 @@ func (e *Env) CreateAccount() *Account {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	pub, err := key.PublicKey()
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.Directory.Register(did, handle, pub, Service.PublicURL())
 	sess, err := e.PDS.Login(ctx, acct, "", false)
 	if err != nil {
 		e.T.Fatal(err)
@@ -317,7 +328,8 @@ func (e *Env) Send(method, path string, query url.Values, token string, body any
 func (e *Env) StartPLC() {
 	e.T.Helper()
 	srv := plcserver.Start(e.T)
-	e.PDS.PLC.URL = srv.URL // the directory resolves through the same client
+	e.PDS.PLC.URL = srv.URL
+	e.Directory.setReal(&pdsidentity.Resolver{PLC: e.PDS.PLC})
 }
 
 // CreateInvite appends an invite code with n uses.

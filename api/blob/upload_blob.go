@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/projections/accounts"
 )
@@ -85,8 +86,8 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !a.Active {
-		return xrpc.InvalidRequest("Account is deactivated")
+	if a.Status == pds.StatusTakendown { // a deactivated account may upload (migration)
+		return &xrpc.Error{Status: http.StatusBadRequest, Name: "AccountTakedown", Message: "Account has been taken down"}
 	}
 	limit := h.maxSize()
 	if req.ContentLength > limit {

@@ -33,6 +33,10 @@ type NewAccount struct {
 	Password    string
 	InviteCode  string
 	RecoveryKey string // a did:key the user holds, first in the PLC rotation keys
+	// DID, if set, is an existing identity moving here (account
+	// migration); the caller has proved it is the DID's (service auth).
+	// The account starts deactivated, with no repo and no PLC operation.
+	DID syntax.DID
 }
 
 // CreateAccount creates an account: a did:plc whose genesis operation is
@@ -83,6 +87,9 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 		return nil, nil, err
 	}
 	defer release()
+	if in.DID != "" {
+		return p.createMigratedAccount(ctx, in, handle)
+	}
 	var rotation []string
 	if in.RecoveryKey != "" {
 		if _, err := atcrypto.ParsePublicDIDKey(in.RecoveryKey); err != nil {
@@ -148,6 +155,53 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 	return a, sess, nil
 }
 
+// createMigratedAccount is CreateAccount for an identity moving in: the
+// key reserved for it (or a new one), the account, #identity and a
+// deactivated #account, and no commit until importRepo.
+func (p *PDS) createMigratedAccount(ctx context.Context, in NewAccount, handle syntax.Handle) (*accounts.Account, *auth.Session, error) {
+	did := in.DID
+	if _, err := p.Accounts.Get(ctx, did); err == nil {
+		return nil, nil, errorf(ErrInvalidInput, "Account already exists: %s", did)
+	} else if !errors.Is(err, accounts.ErrNotFound) {
+		return nil, nil, err
+	}
+	key, err := p.reservedKey(ctx, did)
+	if err != nil {
+		return nil, nil, err
+	}
+	if key == nil {
+		if key, err = atcrypto.GeneratePrivateKeyK256(); err != nil {
+			return nil, nil, err
+		}
+	}
+	hash, err := auth.HashPassword(in.Password)
+	if err != nil {
+		return nil, nil, err
+	}
+	created, err := events.New(did, &events.AccountCreated{Handle: handle, Email: in.Email,
+		PasswordHash: hash, InviteCode: in.InviteCode, CreatedAt: p.Now().UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := p.commit(ctx,
+		commit.SigningKeyEvent(did, key),
+		created,
+		&eventlog.Event{Kind: eventlog.KindIdentity, DID: did, Identity: &eventlog.Identity{Handle: handle}},
+		&eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: StatusDeactivated}},
+	); err != nil {
+		return nil, nil, err
+	}
+	a, err := p.Accounts.Get(ctx, did)
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := p.Login(ctx, a, "", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, sess, nil
+}
+
 // checkInvite accepts a code that exists, is not disabled and has uses
 // left beyond the pending signups already holding it.
 func (p *PDS) checkInvite(ctx context.Context, code string, pending int) error {
@@ -178,9 +232,11 @@ func (p *PDS) account(ctx context.Context, did syntax.DID) (*accounts.Account, e
 
 // SetActive activates or deactivates did's account (the owner's
 // activateAccount / deactivateAccount): relays learn it from the #account
-// event. Activation also emits #identity and a #sync of the current commit,
-// as the reference does, so relays can resynchronise a repo they stopped
-// serving. A taken-down account can do neither.
+// event. Activation needs the DID document to point here with the
+// account's key and a repo, and also emits #identity and a #sync of the
+// current commit, as the reference does, so relays can resynchronise a repo
+// they stopped serving (or switch to it after a migration). A taken-down
+// account can do neither.
 func (p *PDS) SetActive(ctx context.Context, did syntax.DID, active bool) error {
 	unlock := p.Lock(did)
 	defer unlock()
@@ -198,7 +254,16 @@ func (p *PDS) SetActive(ctx context.Context, did syntax.DID, active bool) error 
 		_, err := p.commit(ctx, &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: StatusDeactivated}})
 		return err
 	}
+	// Only an account whose identity points here may be active here (the
+	// reference's assertValidDidDocumentForService): an account migrated
+	// in waits for its PLC update, one that moved away stays deactivated.
+	if err := p.checkDIDDoc(ctx, a); err != nil {
+		return err
+	}
 	head, err := p.Log.RepoHead(ctx, did)
+	if errors.Is(err, eventlog.ErrNotFound) {
+		return &Error{Kind: ErrInvalidInput, Msg: "the account has no repo yet: import it (com.atproto.repo.importRepo) before activating"}
+	}
 	if err != nil {
 		return err
 	}

@@ -32,9 +32,9 @@ const (
 	// DefaultMaxImportSize bounds an importRepo body when none is set
 	// (PDS_MAX_REPO_IMPORT_SIZE).
 	DefaultMaxImportSize = 1 << 30
-	// maxImportBlocks bounds the blocks of one CAR: a CAR bomb of tiny
-	// blocks is refused before it fills the spool.
-	maxImportBlocks = 20_000_000
+	// DefaultMaxImportBlocks bounds the blocks of one CAR: a CAR bomb of
+	// tiny blocks is refused before it fills the spool.
+	DefaultMaxImportBlocks = 5_000_000
 	// importBatchBytes is the record bytes one import commit carries at
 	// most, leaving room under the 2 MB #commit limit for MST nodes.
 	importBatchBytes = 1_000_000
@@ -96,7 +96,11 @@ func (p *PDS) ImportRepo(ctx context.Context, did syntax.DID, body io.Reader, li
 		return nil, err
 	}
 	defer spool.close()
-	root, err := spool.fill(body, limit)
+	maxBlocks := p.opts.MaxImportBlocks
+	if maxBlocks <= 0 {
+		maxBlocks = DefaultMaxImportBlocks
+	}
+	root, err := spool.fill(body, limit, maxBlocks)
 	if err != nil {
 		return nil, err
 	}
@@ -154,20 +158,20 @@ func (s *spool) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 	return bytes.Clone(v), nil
 }
 
-// fill reads the CAR into the spool, each block checked against its CID,
-// and returns its one root.
-func (s *spool) fill(body io.Reader, limit int64) (cid.Cid, error) {
+// fill reads the CAR into the spool, each block checked against its CID
+// and refused if it came before, and returns its one root.
+func (s *spool) fill(body io.Reader, limit, maxBlocks int64) (cid.Cid, error) {
 	bad := func(format string, args ...any) error {
 		return &Error{Kind: ErrInvalidImport, Msg: fmt.Sprintf(format, args...)}
 	}
-	r, err := car.NewReader(body, &car.ReaderOptions{MaxTotalBytes: limit, MaxBlocks: maxImportBlocks})
+	r, err := car.NewReader(body, &car.ReaderOptions{MaxTotalBytes: limit, MaxBlocks: maxBlocks})
 	if err != nil {
-		return cid.Undef, s.carError(err, limit)
+		return cid.Undef, s.carError(err, limit, maxBlocks)
 	}
 	if roots := r.Roots(); len(roots) != 1 {
 		return cid.Undef, bad("expected one root, the CAR has %d", len(roots))
 	}
-	batch := s.db.NewBatch()
+	batch := s.db.NewIndexedBatch()
 	for {
 		c, data, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -175,7 +179,12 @@ func (s *spool) fill(body io.Reader, limit int64) (cid.Cid, error) {
 		}
 		if err != nil {
 			batch.Close()
-			return cid.Undef, s.carError(err, limit)
+			return cid.Undef, s.carError(err, limit, maxBlocks)
+		}
+		if _, closer, err := batch.Get(c.Bytes()); err == nil {
+			closer.Close()
+			batch.Close()
+			return cid.Undef, bad("block %s appears twice in the CAR", c)
 		}
 		if err := batch.Set(c.Bytes(), data, nil); err != nil {
 			batch.Close()
@@ -185,7 +194,7 @@ func (s *spool) fill(body io.Reader, limit int64) (cid.Cid, error) {
 			if err := batch.Commit(pebble.NoSync); err != nil {
 				return cid.Undef, err
 			}
-			batch = s.db.NewBatch()
+			batch = s.db.NewIndexedBatch()
 		}
 	}
 	if err := batch.Commit(pebble.NoSync); err != nil {
@@ -194,12 +203,12 @@ func (s *spool) fill(body io.Reader, limit int64) (cid.Cid, error) {
 	return r.Roots()[0], nil
 }
 
-func (s *spool) carError(err error, limit int64) error {
+func (s *spool) carError(err error, limit, maxBlocks int64) error {
 	switch {
 	case errors.Is(err, car.ErrTooLarge):
 		return &Error{Kind: ErrImportTooLarge, Msg: fmt.Sprintf("the repo is larger than this server accepts (%d bytes)", limit)}
 	case errors.Is(err, car.ErrTooManyBlocks):
-		return &Error{Kind: ErrInvalidImport, Msg: fmt.Sprintf("the CAR has more than %d blocks", maxImportBlocks)}
+		return &Error{Kind: ErrInvalidImport, Msg: fmt.Sprintf("the CAR has more than %d blocks", maxBlocks)}
 	}
 	return &Error{Kind: ErrInvalidImport, Msg: fmt.Sprintf("not a valid CAR: %v", err)}
 }

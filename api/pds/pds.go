@@ -93,6 +93,9 @@ type Options struct {
 	DevMode bool
 	// RefuseImports refuses importRepo (PDS_ACCEPTING_REPO_IMPORTS=false).
 	RefuseImports bool
+	// MaxImportBlocks bounds the blocks of an imported CAR; 0 means
+	// DefaultMaxImportBlocks.
+	MaxImportBlocks int64
 }
 
 // EnsureDefaults fills in the defaults of unset options.
@@ -313,6 +316,7 @@ func (p *PDS) Run(ctx context.Context) error {
 	wg.Go(func() { _ = p.Runner.Run(ctx) })
 	c := &collector{p: p, logger: p.opts.Logger.With("component", "blob_collector")}
 	wg.Go(func() { _ = c.run(ctx) })
+	wg.Go(func() { p.runDeletions(ctx) })
 	wg.Wait()
 	return nil
 }

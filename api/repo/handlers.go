@@ -29,6 +29,9 @@ type Handlers struct {
 	// Limiter, if set, charges each commit's points (create 3, update 2,
 	// delete 1) against the account's hourly and daily budgets.
 	Limiter *ratelimit.WriteLimiter
+	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
+	// 0 means pds.DefaultMaxImportSize.
+	MaxImportSize int64
 }
 
 // rkeyClock makes the record keys of creates that do not name one.

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pdslog/pdslog/api/apitest"
 )
@@ -60,5 +62,38 @@ func TestCheckAccountStatusAndDidCredentials(t *testing.T) {
 	pub, _ := a.Key.PublicKey()
 	if c.Status != 200 || !strings.Contains(string(c.Body), pub.DIDKey()) || !strings.Contains(string(c.Body), "at://"+a.Handle.String()) {
 		t.Fatalf("getRecommendedDidCredentials: %d %s", c.Status, c.Body)
+	}
+}
+
+// deactivateAccount with deleteAfter: the account is deleted once that
+// time has passed if it is still deactivated; reactivating cancels it.
+func TestDeactivateDeleteAfter(t *testing.T) {
+	env := apitest.New(t)
+	a, b := env.CreateAccount(), env.CreateAccount()
+	soon := env.Clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	for _, acct := range []*apitest.Account{a, b} {
+		if r := env.Do("POST", "/xrpc/com.atproto.server.deactivateAccount", nil, acct.Token, map[string]any{"deleteAfter": soon}); r.Status != 200 {
+			t.Fatalf("deactivate: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := env.Do("POST", "/xrpc/com.atproto.server.activateAccount", nil, b.Token, nil); r.Status != 200 {
+		t.Fatalf("reactivate b: %d %s", r.Status, r.Body)
+	}
+	ctx := context.Background()
+	if n, err := env.PDS.DeleteScheduled(ctx); err != nil || n != 0 {
+		t.Fatalf("before deleteAfter: %d deleted, %v", n, err)
+	}
+	env.Clock.Add(2 * time.Hour)
+	if n, err := env.PDS.DeleteScheduled(ctx); err != nil || n != 1 {
+		t.Fatalf("after deleteAfter: %d deleted, %v; want a", n, err)
+	}
+	if _, err := env.Accounts.Get(ctx, a.DID); err == nil {
+		t.Fatal("a still exists")
+	}
+	if _, err := env.Accounts.Get(ctx, b.DID); err != nil {
+		t.Fatal("b, reactivated, was deleted")
+	}
+	if r := env.Do("POST", "/xrpc/com.atproto.server.deactivateAccount", nil, b.Token, map[string]any{"deleteAfter": "tomorrow"}); r.Status != 400 {
+		t.Fatalf("bad deleteAfter: %d %s", r.Status, r.Body)
 	}
 }

@@ -41,5 +41,11 @@ func (h *Handlers) CheckAccountStatus(c echo.Context) error {
 		return err
 	}
 	out["indexedRecords"] = n
+	expected, imported, err := h.PDS.Blobs.Counts(ctx, a.DID)
+	if err != nil {
+		return err
+	}
+	out["expectedBlobs"], out["importedBlobs"] = expected, imported
+	out["validDid"] = h.PDS.DIDDocValid(ctx, a.DID)
 	return c.JSON(http.StatusOK, out)
 }

@@ -16,6 +16,8 @@ type createAccountInput struct {
 	InviteCode  string `json:"inviteCode"`
 	Password    string `json:"password"`
 	RecoveryKey string `json:"recoveryKey"`
+	DID         string `json:"did"`
+	PlcOp       any    `json:"plcOp"`
 }
 
 type createAccountOutput struct {
@@ -26,7 +28,9 @@ type createAccountOutput struct {
 }
 
 // CreateAccount serves com.atproto.server.createAccount (pds.CreateAccount
-// says what a signup makes).
+// says what a signup makes). With did, the account of an identity moving
+// here: the request must carry a service-auth JWT from that DID for this
+// method (the route's serviceAuthOptional policy checks it).
 func (h *Handlers) CreateAccount(c echo.Context) error {
 	var in createAccountInput
 	if err := xrpc.BindJSON(c, 150<<10, &in); err != nil {
@@ -36,8 +40,20 @@ func (h *Handlers) CreateAccount(c echo.Context) error {
 	if err != nil {
 		return &xrpc.Error{Status: http.StatusBadRequest, Name: "InvalidHandle", Message: "Input/handle must be a valid handle"}
 	}
+	if in.PlcOp != nil {
+		return xrpc.InvalidRequest(`Unsupported input: "plcOp"`)
+	}
+	var did syntax.DID
+	if in.DID != "" {
+		if did, err = xrpc.ParseDID("did", in.DID); err != nil {
+			return err
+		}
+		if caller := xrpc.GetCaller(c); caller == nil || caller.DID != did {
+			return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "Missing auth to create account with did: " + in.DID}
+		}
+	}
 	a, sess, err := h.PDS.CreateAccount(c.Request().Context(), pds.NewAccount{Handle: handle, Email: in.Email, Password: in.Password,
-		InviteCode: in.InviteCode, RecoveryKey: in.RecoveryKey})
+		InviteCode: in.InviteCode, RecoveryKey: in.RecoveryKey, DID: did})
 	if err != nil {
 		return err
 	}

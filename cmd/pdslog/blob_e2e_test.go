@@ -53,7 +53,7 @@ type child struct {
 	addr string
 }
 
-func startChild(t *testing.T, args ...string) *child {
+func startChild(t testing.TB, args ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serveChildEnv+"="+strings.Join(append([]string{"--port", "0"}, args...), "\x1f"))
@@ -75,7 +75,7 @@ func startChild(t *testing.T, args ...string) *child {
 }
 
 // vm reads a /proc/PID/status field in KiB (VmRSS, VmHWM).
-func (c *child) vm(t *testing.T, field string) int64 {
+func (c *child) vm(t testing.TB, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
@@ -328,7 +328,7 @@ func TestServeBlobLifecycle(t *testing.T) {
 // xrpcCall makes one HTTP call to url (with a bearer token and a content
 // type when given), decodes its JSON body into out (when non-nil) whatever
 // the status, and returns the response, its body closed.
-func xrpcCall(t *testing.T, method, url, token, ct string, body io.Reader, out any) *http.Response {
+func xrpcCall(t testing.TB, method, url, token, ct string, body io.Reader, out any) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {

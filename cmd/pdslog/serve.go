@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 )
 
@@ -45,8 +46,11 @@ type serveCommand struct {
 	firehose       firehoseSettings
 	mirrorOn       bool
 	mirror         mirrorSettings
+	backup         backupSettings
 	email          emailSettings
 	oauth          oauthSettings
+	acceptImports  bool
+	maxImportSize  int64
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -77,10 +81,13 @@ func (c *serveCommand) register(f *flags) {
 	c.blobs.register(f)
 	c.email.register(f)
 	c.oauth.register(f)
+	f.Bool(&c.acceptImports, "accepting-repo-imports", true, "accept com.atproto.repo.importRepo (accounts migrating here)", "PDS_ACCEPTING_REPO_IMPORTS")
+	f.Int64(&c.maxImportSize, "max-repo-import-size", pds.DefaultMaxImportSize, "largest repo CAR importRepo accepts, in bytes", "PDS_MAX_REPO_IMPORT_SIZE")
 	c.proxy.register(f)
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
 	c.mirror.register(f)
+	c.backup.register(f, true)
 	f.String(&c.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (e.g. localhost:6060) for profiling; off when empty", "PDSLOG_PPROF_ADDR")
 	f.Bool(&c.rateLimits, "rate-limits", true, "per-account write budgets, per-IP upload limits and handle-change limits (login throttling is always on)", "PDS_RATE_LIMITS_ENABLED")
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
@@ -128,6 +135,12 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 	if err != nil {
 		r.close()
 		return err
+	}
+	if cfg.pds.Service.Port == 0 {
+		// --port 0 (tests): the public URL names the port the kernel chose,
+		// for this round (built before the port was taken) and later ones.
+		cfg.pds.Service.Port = ln.Addr().(*net.TCPAddr).Port
+		r.pds.Service.Port = cfg.pds.Service.Port
 	}
 	// The port stays open across rounds of serving: while the data dir is
 	// reopened after a storage failure, connections get a 503, never a

@@ -33,6 +33,8 @@ type serveConfig struct {
 	hostname   string
 	// mirror, if set, runs the Cloudflare mirror inside serve.
 	mirror *mirrorSettings
+	// backup, if set, ships the log (PDSLOG_BACKUP_URL; serve_backup.go).
+	backup *backupSettings
 }
 
 // reservedTLDs are the top-level domains the reference PDS refuses for
@@ -132,6 +134,9 @@ func (c *serveCommand) config() (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.maxImportSize <= 0 {
+		return nil, bad("PDS_MAX_REPO_IMPORT_SIZE", "must be positive, got %d", c.maxImportSize)
+	}
 	cfg := &serveConfig{dataDir: c.dataDir, drain: c.drain, minFree: c.minFree, blobs: blobs.store, crawlers: crawlers,
 		pprofAddr: c.pprofAddr, hostname: c.hostname}
 	if c.mirrorOn {
@@ -139,6 +144,12 @@ func (c *serveCommand) config() (*serveConfig, error) {
 			return nil, err
 		}
 		cfg.mirror = &c.mirror
+	}
+	if c.backup.url != "" {
+		if err := c.backup.validate("PDSLOG_BACKUP_URL", true); err != nil {
+			return nil, err
+		}
+		cfg.backup = &c.backup
 	}
 	bind := c.bind
 	if bind == "" && c.hostname == "localhost" {
@@ -161,6 +172,7 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		ModerationMail:      mc.moderation,
 		ModerationMailFrom:  mc.moderationFrom,
 		DevMode:             c.devMode,
+		RefuseImports:       !c.acceptImports,
 	}
 	cfg.api = api.Config{
 		AdminPassword: c.adminPassword,
@@ -168,6 +180,7 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		RateLimits:    c.rateLimits,
 		BlobTempDir:   blobs.tmpDir(c.dataDir),
 		BlobMaxSize:   blobs.uploadLimit,
+		MaxImportSize: c.maxImportSize,
 		Proxy:         proxyCfg,
 		Firehose:      fh,
 		Version:       version(),

@@ -42,6 +42,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX", "00", nil, "not a K-256 private key"},
 		{"PDSLOG_SEQ_FLOOR", "-1", nil, "PDSLOG_SEQ_FLOOR"},
 		{"PDS_EMAIL_SMTP_URL", "mail.example.com:587", nil, "PDS_EMAIL_SMTP_URL"},
+		{"PDS_MAX_REPO_IMPORT_SIZE", "0", nil, "PDS_MAX_REPO_IMPORT_SIZE"},
+		{"PDS_ACCEPTING_REPO_IMPORTS", "perhaps", nil, "PDS_ACCEPTING_REPO_IMPORTS"},
 		{"PDS_EMAIL_SMTP_URL", "https://mail.example.com", nil, "PDS_EMAIL_SMTP_URL"},
 		{"PDS_MODERATION_EMAIL_SMTP_URL", "smtp://", nil, "PDS_MODERATION_EMAIL_SMTP_URL"},
 		{"PDS_EMAIL_FROM_ADDRESS", "not an address", nil, "PDS_EMAIL_FROM_ADDRESS"},

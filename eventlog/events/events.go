@@ -119,4 +119,6 @@ var catalogue = map[string]func() Payload{
 	TypeOAuthSession:       func() Payload { return new(OAuthSession) },
 	TypeOAuthRefreshed:     func() Payload { return new(OAuthRefreshed) },
 	TypeOAuthRevoked:       func() Payload { return new(OAuthRevoked) },
+	TypeKeyReserved:        func() Payload { return new(KeyReserved) },
+	TypeDeletionScheduled:  func() Payload { return new(DeletionScheduled) },
 }

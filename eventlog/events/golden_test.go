@@ -74,6 +74,8 @@ func samples(t *testing.T) []events.Payload {
 		&events.OAuthRefreshed{ID: "ses-0a1b2c3d4e5f60718293a4b5c6d7e8f9", RefreshHash: "4b227777d4dd1fc61c6f884f48641d02b4d121d3fd328cb08b5531fcacdabf8a",
 			TokenID: "tok-ffeeddccbbaa99887766554433221100", At: "2026-01-02T04:06:05Z", ExpiresAt: "2026-01-16T03:06:05Z"},
 		&events.OAuthRevoked{ID: "ses-0a1b2c3d4e5f60718293a4b5c6d7e8f9", Reason: "refresh token replayed"},
+		&events.KeyReserved{Key: goldenKey},
+		&events.DeletionScheduled{At: "2026-02-01T00:00:00Z"},
 	}
 }
 
@@ -82,7 +84,7 @@ func samples(t *testing.T) []events.Payload {
 // the log has always recorded for it.
 func TestGolden(t *testing.T) {
 	secret := map[string]bool{events.TypeAccountCreated: true, events.TypePassword: true,
-		events.TypeAppPasswordCreated: true, events.TypeSigningKey: true, events.TypeEmailTokenIssued: true,
+		events.TypeAppPasswordCreated: true, events.TypeSigningKey: true, events.TypeEmailTokenIssued: true, events.TypeKeyReserved: true,
 		events.TypeOAuthRequest: true, events.TypeOAuthDeviceSignIn: true}
 	seen := map[string]bool{}
 	for _, p := range samples(t) {

@@ -21,3 +21,27 @@ type RepoImported struct {
 
 func (*RepoImported) Type() string { return TypeRepoImported }
 func (*RepoImported) Secret() bool { return false }
+
+// Key reservation and scheduled deletion (account migration).
+const (
+	TypeKeyReserved       = "key.reserved"         // KeyReserved (secret)
+	TypeDeletionScheduled = "account.delete_after" // DeletionScheduled
+)
+
+// KeyReserved is a repo signing key made ahead of the account it is for
+// (reserveSigningKey): the event's DID is that account's DID, or the key's
+// own did:key when none was given. Key is the private key, multibase.
+type KeyReserved struct {
+	Key string `json:"key"`
+}
+
+// DeletionScheduled records when a deactivated account is to be deleted
+// (deactivateAccount's deleteAfter); activation cancels it.
+type DeletionScheduled struct {
+	At string `json:"at"` // RFC 3339
+}
+
+func (*KeyReserved) Type() string       { return TypeKeyReserved }
+func (*DeletionScheduled) Type() string { return TypeDeletionScheduled }
+func (*KeyReserved) Secret() bool       { return true }
+func (*DeletionScheduled) Secret() bool { return false }

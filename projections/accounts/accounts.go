@@ -137,13 +137,27 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 		}
 	case eventlog.KindAccount:
 		if ev.Account.Status == "deleted" {
+			if err := unschedule(w, ev.DID); err != nil {
+				return err
+			}
+			if err := w.Delete(reservedKey(ev.DID)); err != nil {
+				return err
+			}
 			return deleteAccount(w, &a, exists)
 		}
 		if !exists {
 			return nil
 		}
 		a.Active, a.Status = ev.Account.Active, ev.Account.Status
+		if a.Active {
+			if err := unschedule(w, ev.DID); err != nil {
+				return err
+			}
+		}
 	case eventlog.KindPrivate:
+		if ev.Private.Type == events.TypeKeyReserved {
+			return applyKeyReserved(w, ev) // for an account that may not exist yet
+		}
 		save, err = applyPrivate(w, ev, &a)
 		if err != nil {
 			return fmt.Errorf("%s: %w", ev.Private.Type, err)
@@ -198,6 +212,7 @@ var privateAppliers = map[string]privateApplier{
 	events.TypeEmailTokenIssued:   typed(applyTokenIssued),
 	events.TypeEmailTokenUsed:     typed(applyTokenUsed),
 	events.TypeEmailAuthFactor:    typed(applyEmailAuthFactor),
+	events.TypeDeletionScheduled:  typed(applyDeletionScheduled),
 }
 
 type privateApplier func(w *projections.Writer, ev *eventlog.Event, a *Account) (save bool, err error)

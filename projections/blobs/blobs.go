@@ -432,3 +432,23 @@ func SplitPath(path string) (syntax.NSID, syntax.RecordKey, bool) {
 	coll, rkey, ok := strings.Cut(path, "/")
 	return syntax.NSID(coll), syntax.RecordKey(rkey), ok
 }
+
+// Counts returns how many distinct blobs did's current records reference
+// (checkAccountStatus's expectedBlobs) and how many of did's blobs are
+// stored (importedBlobs).
+func (p *Projection) Counts(ctx context.Context, did syntax.DID) (referenced, stored int, err error) {
+	err = p.Space.Scan(ctx, append(repoPrefix(did), 'b'), nil, false, func(_, v []byte) error {
+		var b Blob
+		if err := json.Unmarshal(v, &b); err != nil {
+			return err
+		}
+		if b.Refs > 0 {
+			referenced++
+		}
+		if b.Uploaded {
+			stored++
+		}
+		return nil
+	})
+	return referenced, stored, err
+}

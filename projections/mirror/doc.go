@@ -33,9 +33,14 @@
 //     between is finished at the next start, before anything is uploaded.
 //
 // Mirrored: #commit (records as atproto JSON, blocks, the commit log,
-// blob usage), #sync (repo head, blocks), #identity and #account (account
-// state; a deleted account's rows and objects are removed), and of the
-// private events only the blobs projection's blob.uploaded, blob.deleted
-// and blob.quarantine. Secrets, sessions and every other private event
-// are never mirrored.
+// blob usage), #sync (repo head, blocks, the sync log), #identity and
+// #account (account state; a deleted account's rows and objects are
+// removed), and of the private events only the blobs projection's
+// blob.uploaded, blob.deleted and blob.quarantine, and the public half of
+// each repo signing key (signing_key; the private key in the event is not
+// mirrored). Secrets, sessions and every other private event are never
+// mirrored.
+//
+// The Worker in the worker directory serves reads from these rows and
+// objects (see its README).
 package mirror

@@ -28,6 +28,8 @@ const (
 	tRecord
 	tBlob
 	tBlobUsage
+	tSigningKey
+	tSyncLog
 	tTrash
 	numTables
 )
@@ -40,6 +42,7 @@ var didTables = []struct {
 }{
 	{tAccount, "account_state"}, {tRepoRoot, "repo_root"}, {tCommitLog, "commit_log"}, {tBlockstore, "blockstore"},
 	{tRecord, "record"}, {tBlob, "blob"}, {tBlobUsage, "blob_usage"},
+	{tSigningKey, "signing_key"}, {tSyncLog, "sync_log"},
 }
 
 // template is a statement shape. A multi-row template is "head VALUES
@@ -81,6 +84,10 @@ var (
 		" ON CONFLICT (did, cid) DO NOTHING", 7)
 	tmplBlobUsage = insert(tBlobUsage, "INSERT INTO blob_usage (did, record_uri, key, cid, repo_rev, seq)", "(?, ?, ?, ?, ?, ?)",
 		" ON CONFLICT (did, record_uri, key) DO UPDATE SET cid = excluded.cid, repo_rev = excluded.repo_rev, seq = excluded.seq WHERE excluded.seq > blob_usage.seq", 6)
+	tmplSigningKey = insert(tSigningKey, "INSERT INTO signing_key (did, public_key, seq)", "(?, ?, ?)",
+		" ON CONFLICT (did) DO UPDATE SET public_key = excluded.public_key, seq = excluded.seq WHERE excluded.seq > signing_key.seq", 3)
+	tmplSyncLog = insert(tSyncLog, "INSERT INTO sync_log (seq, did, cid, rev, data_cid)", "(?, ?, ?, ?, ?)",
+		" ON CONFLICT (seq) DO NOTHING", 5)
 	tmplTrash = insert(tTrash, "INSERT INTO r2_trash (key, seq)", "(?, ?)",
 		" ON CONFLICT (key) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > r2_trash.seq", 2)
 
@@ -189,7 +196,8 @@ func translate(ev *eventlog.Event, inline int) (*translated, error) {
 		s := ev.Sync
 		t.ops = append(t.ops,
 			op{tmpl: tmplAccountEnsure, args: []string{did, millis(ev), seq}},
-			op{tmpl: tmplRepoRoot, args: []string{did, s.Commit.String(), string(s.Rev), s.Data.String(), seq}})
+			op{tmpl: tmplRepoRoot, args: []string{did, s.Commit.String(), string(s.Rev), s.Data.String(), seq}},
+			op{tmpl: tmplSyncLog, args: []string{seq, did, s.Commit.String(), string(s.Rev), s.Data.String()}})
 		if _, err := t.addBlocks(ev, s.Blocks, inline); err != nil {
 			return nil, err
 		}
@@ -209,6 +217,9 @@ func translate(ev *eventlog.Event, inline int) (*translated, error) {
 		}
 		t.ops = append(t.ops, op{tmpl: tmplAccountStatus, args: []string{did, active, ev.Account.Status, millis(ev), seq}})
 	case eventlog.KindPrivate:
+		if ev.Private.Type == events.TypeSigningKey {
+			return t, t.addSigningKey(ev)
+		}
 		return t, t.addBlobEvent(ev)
 	}
 	return t, nil
@@ -309,6 +320,21 @@ func inList(table int, prefix string, fixed, items []string) []op {
 		items = items[n:]
 	}
 	return out
+}
+
+// addSigningKey adds the public half of an account's new repo signing key
+// (the event holds the private key, which is not mirrored).
+func (t *translated) addSigningKey(ev *eventlog.Event) error {
+	var k events.SigningKey
+	if err := events.Unmarshal(ev.Private.Data, &k); err != nil {
+		return fmt.Errorf("mirror: seq %d: signing key: %w", ev.Seq, err)
+	}
+	pub, err := k.Key.PublicKey()
+	if err != nil {
+		return fmt.Errorf("mirror: seq %d: signing key: %w", ev.Seq, err)
+	}
+	t.ops = append(t.ops, op{tmpl: tmplSigningKey, args: []string{string(ev.DID), pub.Multibase(), seqs(ev.Seq)}})
+	return nil
 }
 
 // addBlobEvent adds the rows of the blobs projection's private events;

@@ -659,6 +659,45 @@ func checkMirror(t testing.TB, l *eventlog.Log, db *d1.Client, r2s *r2, inline i
 	}
 	diff(t, "commit_log", rowsOf(t, db, "SELECT seq, did, cid, rev, sig, ts FROM commit_log"), wantCommits)
 
+	// sync_log: every #sync left in the log; signing_key: the public half
+	// of each account's latest signing key event (none of a deleted
+	// account's are left).
+	var wantSyncs []string
+	keys := map[syntax.DID]string{}
+	it, err = l.Iter(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it.Next() {
+		ev := it.Event()
+		switch {
+		case ev.Kind == eventlog.KindSync:
+			wantSyncs = append(wantSyncs, row(ev.Seq, ev.DID, ev.Sync.Commit, ev.Sync.Rev, ev.Sync.Data))
+		case ev.Kind == eventlog.KindPrivate && ev.Private.Type == events.TypeSigningKey:
+			p, err := events.Decode(ev.Private)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := p.(*events.SigningKey).Key.PublicKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[ev.DID] = pub.Multibase()
+		}
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(wantSyncs) == 0 || len(keys) == 0 {
+		t.Fatalf("the world has %d #sync events and %d signing keys: the test does not reach those rows", len(wantSyncs), len(keys))
+	}
+	diff(t, "sync_log", rowsOf(t, db, "SELECT seq, did, cid, rev, data_cid FROM sync_log"), wantSyncs)
+	var wantKeys []string
+	for did, k := range keys {
+		wantKeys = append(wantKeys, row(did, k))
+	}
+	diff(t, "signing_key", rowsOf(t, db, "SELECT did, public_key FROM signing_key"), wantKeys)
+
 	// R2: exactly the uploaded blobs the local store still has... and the
 	// blocks too large for D1. A blob row whose bytes were collected
 	// before the mirror got there is gone by now (its blob.deleted).

@@ -55,3 +55,37 @@ func (m *MockDirectory) Resolve(_ context.Context, did syntax.DID) (*identity.DI
 	}
 	return nil, fmt.Errorf("%w: %s", ErrDIDNotFound, did)
 }
+
+// Indigo adapts d to indigo's identity.Directory (for its service-auth
+// validator): DIDs only; handles are not looked up.
+func Indigo(d Directory) identity.Directory { return indigoDir{d} }
+
+type indigoDir struct{ d Directory }
+
+func (x indigoDir) LookupDID(ctx context.Context, did syntax.DID) (*identity.Identity, error) {
+	doc, err := x.d.Resolve(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	ident := identity.ParseIdentity(doc)
+	return &ident, nil
+}
+
+func (x indigoDir) LookupHandle(context.Context, syntax.Handle) (*identity.Identity, error) {
+	return nil, fmt.Errorf("%w: handles are not resolved here", ErrUnsupportedDID)
+}
+
+func (x indigoDir) Lookup(ctx context.Context, atid syntax.AtIdentifier) (*identity.Identity, error) {
+	did, err := atid.AsDID()
+	if err != nil {
+		return nil, fmt.Errorf("%w: handles are not resolved here", ErrUnsupportedDID)
+	}
+	return x.LookupDID(ctx, did)
+}
+
+func (x indigoDir) Purge(_ context.Context, atid syntax.AtIdentifier) error {
+	if did, err := atid.AsDID(); err == nil {
+		x.d.Purge(did)
+	}
+	return nil
+}
