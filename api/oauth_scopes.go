@@ -10,6 +10,7 @@ import (
 
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/oauth"
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/oauthcore"
 	"github.com/pdslog/pdslog/api/proxy"
 	"github.com/pdslog/pdslog/api/ratelimit"
@@ -218,8 +219,12 @@ func (s *Server) verifyOAuth(c echo.Context, tok, nsid string, rule oauthRule) (
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.pds.Accounts.Get(c.Request().Context(), res.DID); err != nil {
+	a, err := s.pds.Accounts.Get(c.Request().Context(), res.DID)
+	if err != nil {
 		return nil, xrpc.AuthRequired("account not found")
+	}
+	if a.Status == pds.StatusTakendown {
+		return nil, &xrpc.Error{Status: http.StatusUnauthorized, Name: "AccountTakedown", Message: "Account has been taken down"}
 	}
 	if rule.check == nil {
 		return nil, &xrpc.Error{Status: http.StatusForbidden, Name: "Forbidden", Message: "OAuth credentials are not supported for this endpoint"}

@@ -52,3 +52,19 @@ func TestProxyOAuthScopes(t *testing.T) {
 		t.Errorf("transition:chat.bsky listConvos: %d %s", r.Status, r.Body)
 	}
 }
+
+// A taken-down account's OAuth tokens are refused.
+func TestOAuthTakedown(t *testing.T) {
+	env := proxytest.NewEnv(t, nil)
+	u := env.CreateUser()
+	tok := oauthtest.MintToken(t, env.Env, u.DID, "atproto transition:generic")
+	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 200 {
+		t.Fatalf("getSession: %d %s", r.Status, r.Body)
+	}
+	if _, err := env.PDS.SetTakedown(t.Context(), u.DID, true); err != nil {
+		t.Fatal(err)
+	}
+	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 401 || r.ErrorName() != "AccountTakedown" {
+		t.Fatalf("getSession of a taken-down account: %d %s", r.Status, r.Body)
+	}
+}
