@@ -201,13 +201,21 @@ func (s *Server) newOAuth() *oauth.Handlers {
 // in the log, pushed without an account.
 var limitPAR = ratelimit.Limit{Points: 100, Window: 5 * time.Minute}
 
+// oauthMaxBody bounds the OAuth endpoints' and pages' form posts.
+const oauthMaxBody = 64 << 10
+
 // oauthRoutes are the OAuth server's endpoints and pages: no XRPC
 // credentials (the token endpoints authenticate the client, the pages the
 // browser).
 func (s *Server) oauthRoutes() []route {
 	var out []route
 	for _, r := range s.oauth.Routes() {
-		out = append(out, route{method: r.Method, path: r.Path, auth: none, h: r.Handler})
+		rt := route{method: r.Method, path: r.Path, auth: none, h: r.Handler, global: true}
+		if r.Method == http.MethodPost {
+			// forms (the handlers also cap what they read)
+			rt.body, rt.maxBody = jsonBody, oauthMaxBody
+		}
+		out = append(out, rt)
 	}
 	return out
 }
