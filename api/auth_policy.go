@@ -55,8 +55,9 @@ func (p policy) String() string {
 	return [...]string{"none", "optional", "access", "refresh", "admin", "optionalOrAdmin", "serviceAuthOptional"}[p]
 }
 
-// authenticate returns the middleware that enforces p for method nsid.
-func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
+// authenticate returns the middleware that enforces p for method nsid;
+// an OAuth token must also satisfy rule.
+func (s *Server) authenticate(p policy, nsid string, rule oauthRule) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			hdr := c.Request().Header.Get(echo.HeaderAuthorization)
@@ -94,7 +95,7 @@ func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
 				}
 				return next(c)
 			}
-			caller, err := s.verifyAccess(c, hdr, nsid)
+			caller, err := s.verifyAccess(c, hdr, nsid, rule)
 			if err != nil {
 				return err
 			}
@@ -105,14 +106,21 @@ func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
 }
 
 // verifyAccess checks an access token for method nsid and returns the
-// caller.
-func (s *Server) verifyAccess(c echo.Context, hdr, nsid string) (*xrpc.Caller, error) {
-	tok, ok, err := auth.BearerToken(hdr)
-	if err != nil || !ok {
+// caller: a session token (Bearer), or an OAuth token (DPoP, with its
+// proof) whose scope satisfies rule.
+func (s *Server) verifyAccess(c echo.Context, hdr, nsid string, rule oauthRule) (*xrpc.Caller, error) {
+	scheme, tok, err := auth.ParseAuthorization(hdr)
+	if err == nil && scheme == auth.SchemeDPoP {
+		return s.verifyOAuth(c, tok, nsid, rule)
+	}
+	if err != nil || scheme != auth.SchemeBearer {
 		return nil, xrpc.AuthRequired("malformed authorization header")
 	}
 	claims, err := s.pds.Tokens.VerifyAccessFor(tok, nsid, s.now())
 	if err != nil {
+		if refusal := s.oauth.BearerRefusal(tok); refusal != nil {
+			return nil, refusal
+		}
 		return nil, tokenError(err)
 	}
 	if _, err := s.pds.Accounts.Get(c.Request().Context(), claims.DID); err != nil {

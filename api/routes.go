@@ -157,7 +157,7 @@ func (s *Server) routes() []route {
 			x(get, "app.bsky.feed.getActorLikes", optional, p.GetActorLikes),
 		)
 	}
-	return rs
+	return append(rs, s.oauthRoutes()...)
 }
 
 // route registers the route table, then the catch-all: every other XRPC
@@ -184,7 +184,7 @@ func (s *Server) middleware(r route) []echo.MiddlewareFunc {
 		mw = append(mw, refuseProxied(nsid))
 	}
 	if r.auth != none {
-		mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
+		mw = append(mw, s.authenticate(r.auth, nsidOf(r.path), r.oauthRule()))
 	}
 	return mw
 }
@@ -213,6 +213,6 @@ func (s *Server) catchAllAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if strings.HasPrefix(nsid, "_") {
 			return next(c)
 		}
-		return s.authenticate(optional, nsid)(next)(c)
+		return s.authenticate(optional, nsid, oauthProxied)(next)(c)
 	}
 }

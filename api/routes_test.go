@@ -1,15 +1,25 @@
 package api_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/pds/oauthcore"
 	"github.com/pdslog/pdslog/api/proxy"
+	"github.com/pdslog/pdslog/eventlog/events"
 )
 
 // TestRouteTable: every served NSID has exactly one route and so one
@@ -54,7 +64,10 @@ func TestRouteTable(t *testing.T) {
 		// a key for an account not here yet (the reference's: public)
 		"com.atproto.server.reserveSigningKey"}
 	for _, r := range env.API.RouteTable() {
-		nsid := strings.TrimPrefix(r.Path, "/xrpc/")
+		nsid, xrpcRoute := strings.CutPrefix(r.Path, "/xrpc/")
+		if !xrpcRoute {
+			continue // the OAuth endpoints and pages: TestOAuthFormsGuarded
+		}
 		if r.Method == http.MethodPost && !slices.Contains(public, nsid) && (r.Policy == "optional" || r.Policy == "none") {
 			t.Errorf("procedure %s is routed with policy %s", nsid, r.Policy)
 		}
@@ -102,4 +115,138 @@ func TestPoliciesEnforced(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOAuthRules: every XRPC route that takes access tokens declares what
+// an OAuth token must allow (route() refuses to start otherwise), and the
+// methods the reference keeps from app passwords (full access) are kept
+// from OAuth clients, or need the matching identity or account permission.
+func TestOAuthRules(t *testing.T) {
+	env := apitest.New(t, func(c *api.Config) { c.Proxy = &proxy.Config{} })
+	full := auth.FullAccessMethods()
+	for _, r := range env.API.RouteTable() {
+		nsid, ok := strings.CutPrefix(r.Path, "/xrpc/")
+		if !ok || r.Policy == "none" || r.Policy == "admin" || r.Policy == "refresh" || r.Policy == "serviceAuthOptional" {
+			if r.OAuth != "" {
+				t.Errorf("%s takes no access token but declares OAuth rule %q", r.Path, r.OAuth)
+			}
+			continue
+		}
+		if r.OAuth == "" {
+			t.Errorf("%s (policy %s) declares no OAuth rule", r.Path, r.Policy)
+		}
+		if slices.ContainsFunc(full, func(m string) bool { return strings.EqualFold(m, nsid) }) &&
+			r.OAuth != "never" && !strings.HasPrefix(r.OAuth, "identity:") && r.OAuth != "account:repo?action=manage" {
+			t.Errorf("%s is full-access only but OAuth rule %q lets a token call it", nsid, r.OAuth)
+		}
+	}
+}
+
+// TestOAuthPoliciesEnforced: over HTTP, with a DPoP-bound OAuth token
+// whose scope is only "atproto", every route answers as its OAuth rule
+// says: "never" routes 403 Forbidden, permission routes 403
+// ScopeMissingError, the others run their handler.
+func TestOAuthPoliciesEnforced(t *testing.T) {
+	env := apitest.New(t, func(c *api.Config) { c.Proxy = &proxy.Config{} })
+	user := env.CreateAccount()
+	tok, key := oauthToken(t, env, user.DID, "atproto")
+	nonce := ""
+	call := func(method, path string, body any) *apitest.Response {
+		for i := 0; ; i++ {
+			proof := dpopProof(t, key, method, "http://localhost:2583"+path, nonce, tok)
+			var b any
+			if body != nil {
+				b = body
+			}
+			r := env.Request(method, path, nil, "", b, "Authorization", "DPoP "+tok, "DPoP", proof)
+			if n := r.Header.Get("DPoP-Nonce"); n != "" {
+				nonce = n
+			}
+			if r.ErrorName() == "use_dpop_nonce" && i == 0 {
+				continue
+			}
+			return r
+		}
+	}
+	if r := call("GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 200 {
+		t.Fatalf("getSession with an OAuth token: %d %s", r.Status, r.Body)
+	}
+	for _, r := range env.API.RouteTable() {
+		if !strings.HasPrefix(r.Path, "/xrpc/") || r.OAuth == "" || strings.HasSuffix(r.Path, "subscribeRepos") {
+			continue
+		}
+		var body any
+		if r.Method == http.MethodPost {
+			body = map[string]any{}
+		}
+		got := call(r.Method, r.Path, body)
+		name := got.ErrorName()
+		switch {
+		case r.OAuth == "never":
+			if got.Status != 403 || name != "Forbidden" {
+				t.Errorf("%s (never): %d %s, want 403 Forbidden", r.Path, got.Status, got.Body)
+			}
+		case r.OAuth == "any" || strings.Contains(r.OAuth, "in the handler") || strings.Contains(r.OAuth, "in the proxy"):
+			if got.Status == 401 || got.Status == 403 || strings.HasPrefix(name, "invalid_") || name == "use_dpop_nonce" {
+				t.Errorf("%s (%s): %d %s, want the handler's answer", r.Path, r.OAuth, got.Status, got.Body)
+			}
+		default:
+			if got.Status != 403 || name != "ScopeMissingError" {
+				t.Errorf("%s (%s): %d %s, want 403 ScopeMissingError", r.Path, r.OAuth, got.Status, got.Body)
+			}
+		}
+	}
+}
+
+// oauthToken opens an OAuth session of scope for did straight on the write
+// side's log (the authorization server's pages and endpoints are tested in
+// api/oauth) and signs its access token, bound to a fresh DPoP key.
+func oauthToken(t *testing.T, env *apitest.Env, did syntax.DID, scope string) (string, *atcrypto.PrivateKeyP256) {
+	t.Helper()
+	key, err := atcrypto.GeneratePrivateKeyP256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := key.PublicKey()
+	jwk, _ := pub.JWK()
+	jkt := (&oauthcore.JWK{Kty: jwk.KeyType, Crv: jwk.Curve, X: jwk.X, Y: jwk.Y}).Thumbprint()
+	now := time.Now().UTC()
+	ts := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	s := &events.OAuthSession{ID: "ses-routes", ClientID: "https://app.example.com/client.json", ClientAuth: events.OAuthClientAuth{Method: "none"},
+		Scope: scope, DPoPJKT: jkt, RefreshHash: "unused", TokenID: "tok-routes", CreatedAt: ts(0), ExpiresAt: ts(time.Hour), SessionExpiresAt: ts(time.Hour)}
+	seq, err := env.Log.Append(t.Context(), events.Must(did, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Runner.CatchUp(t.Context(), seq); err != nil {
+		t.Fatal(err)
+	}
+	c := oauthcore.AccessClaims{Subject: did.String(), ClientID: s.ClientID, Scope: scope, JTI: s.TokenID, SessionID: s.ID,
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix()}
+	c.Cnf.JKT = jkt
+	tok, err := env.PDS.OAuthSigner().Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, key
+}
+
+func dpopProof(t *testing.T, key *atcrypto.PrivateKeyP256, method, htu, nonce, token string) string {
+	t.Helper()
+	pub, _ := key.PublicKey()
+	jwk, _ := pub.JWK()
+	sum := sha256.Sum256([]byte(token))
+	claims := jwt.MapClaims{"jti": fmt.Sprintf("%d", time.Now().UnixNano()), "htm": method, "htu": htu, "iat": time.Now().Unix(),
+		"ath": base64.RawURLEncoding.EncodeToString(sum[:])}
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	tk := jwt.NewWithClaims(jwt.GetSigningMethod("ES256"), claims)
+	tk.Header["typ"] = "dpop+jwt"
+	tk.Header["jwk"] = jwk
+	s, err := tk.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

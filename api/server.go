@@ -16,6 +16,7 @@ import (
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/api/identity"
 	"github.com/pdslog/pdslog/api/netguard"
+	"github.com/pdslog/pdslog/api/oauth"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/proxy"
 	"github.com/pdslog/pdslog/api/ratelimit"
@@ -71,6 +72,9 @@ type Config struct {
 	Firehose firehose.Options
 	Logger   *slog.Logger // nil means slog.Default()
 	Version  string
+	// OAuth configures the OAuth authorization server and its pages
+	// (api/oauth); its Throttle, Logger and Registerer are the server's.
+	OAuth oauth.Config
 }
 
 // Server is the HTTP server over a PDS.
@@ -89,6 +93,7 @@ type Server struct {
 	actor    *actor.Handlers
 	firehose *firehose.Handler
 	sync     *syncapi.Handlers
+	oauth    *oauth.Handlers
 }
 
 // New builds the HTTP server over p: every handler, the route table and
@@ -149,6 +154,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	fo.Log, fo.Logger, fo.Registerer = p.Log, cfg.Logger, s.metrics.Registry
 	fo.OnRefuse = func() { s.net.Refused(RefusedFirehosePerAddress) }
 	s.firehose = firehose.New(&fo)
+	s.oauth = s.newOAuth()
 	s.route()
 	return s
 }

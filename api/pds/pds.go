@@ -30,6 +30,7 @@ import (
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
 	"github.com/pdslog/pdslog/projections/blocks"
+	oauthproj "github.com/pdslog/pdslog/projections/oauth"
 	"github.com/pdslog/pdslog/projections/records"
 	"github.com/pdslog/pdslog/projections/repos"
 )
@@ -148,6 +149,9 @@ type PDS struct {
 	Records  *records.Projection
 	Accounts *accounts.Projection
 	Blobs    *blobs.Projection
+	// OAuth is the OAuth authorization server's state (requests, codes,
+	// sessions, device sign-ins).
+	OAuth *oauthproj.Projection
 	// BlobStore holds the bytes of uploaded blobs.
 	BlobStore blobstore.Store
 	// Keys reads repo signing keys from the log.
@@ -173,6 +177,7 @@ type PDS struct {
 	closeErr  error
 	locks     sync.Map // syntax.DID -> *sync.Mutex
 	claims    claims
+	oauth     oauthState
 	// busyLogged is when a saturated hashing gate was last logged (Unix ns).
 	busyLogged atomic.Int64
 }
@@ -236,6 +241,7 @@ func Open(dir string, o *Options) (*PDS, error) {
 	}
 	p.Repos, p.Blocks, p.Records = repos.New(p.Store), blocks.New(p.Store), records.New(p.Store)
 	p.Accounts, p.Blobs = accounts.New(p.Store), blobs.New(p.Store)
+	p.OAuth = oauthproj.New(p.Store)
 	p.Runner = projections.NewRunner(p.Log, p.Projections(), &projections.RunnerOptions{BatchSize: opts.BatchSize, Logger: opts.Logger})
 	if err := p.openWriteSide(); err != nil {
 		return nil, err
@@ -259,6 +265,7 @@ func (p *PDS) openWriteSide() error {
 	if p.Tokens, err = auth.NewTokens(jwt, p.Service.DID()); err != nil {
 		return err
 	}
+	p.openOAuth()
 	p.RotationKey = p.opts.RotationKey
 	if p.RotationKey == nil {
 		raw, err := eventlog.LoadOrCreateKey(filepath.Join(p.Dir, RotationKeyPath))
@@ -288,7 +295,7 @@ func (p *PDS) openWriteSide() error {
 
 // Projections lists every local projection, in the order they are fed.
 func (p *PDS) Projections() []projections.Projection {
-	return []projections.Projection{p.Repos, p.Blocks, p.Records, p.Accounts, p.Blobs}
+	return []projections.Projection{p.Repos, p.Blocks, p.Records, p.Accounts, p.Blobs, p.OAuth}
 }
 
 // Close closes the store, the log and the data dir's lock. Later calls

@@ -257,6 +257,9 @@ func (p *Proxy) Handle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOAuthScope(c, t, nsid); err != nil {
+		return err
+	}
 	up, err := p.send(c, t, nsid, caller.DID, modeStream)
 	if err != nil {
 		return err

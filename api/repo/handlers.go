@@ -114,6 +114,9 @@ func parseRecord(raw json.RawMessage) (map[string]any, error) {
 
 // apply charges the account's write budget, then commits writes.
 func (h *Handlers) apply(c echo.Context, did syntax.DID, writes []commit.Write, swapCommit *cid.Cid) (*pds.WriteResult, error) {
+	if err := checkOAuthScope(c, writes); err != nil {
+		return nil, err
+	}
 	if h.Limiter != nil {
 		var cr, u, d int
 		for _, wr := range writes {

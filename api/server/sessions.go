@@ -150,7 +150,13 @@ func (h *Handlers) GetSession(c echo.Context) error {
 	if err != nil {
 		return xrpc.AuthRequired("account not found")
 	}
-	return c.JSON(http.StatusOK, outputFor(a, nil))
+	out := outputFor(a, nil)
+	if caller.OAuth != nil && !caller.OAuth.AllowsAccount("email", "read") {
+		// an OAuth client sees the email only with account:email (or
+		// transition:email)
+		out.Email, out.EmailConfirmed, out.EmailAuthFactor = "", false, false
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (h *Handlers) refreshClaims(c echo.Context, allowExpired bool) (auth.Claims, error) {

@@ -1,16 +1,31 @@
 package xrpc
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/pds/oauthcore"
 )
 
 // Caller is who made an authenticated request.
 type Caller struct {
 	DID   syntax.DID
 	Scope string // the token's scope (com.atproto.access, com.atproto.appPass, …)
+	// OAuth is set for a caller with an OAuth (DPoP-bound) access token:
+	// what its scope allows. Scope is then app-password-like (privileged),
+	// and OAuth limits it further.
+	OAuth *oauthcore.Permissions
+	// ClientID is the OAuth client's id.
+	ClientID string
+}
+
+// ScopeMissing is the 403 of an OAuth caller whose scope lacks the
+// permission a call needs (the reference's ScopeMissingError).
+func ScopeMissing(scope string) *Error {
+	return &Error{Status: http.StatusForbidden, Name: "ScopeMissingError", Message: fmt.Sprintf("Missing required scope %q", scope)}
 }
 
 const callerKey = "pdslog.caller"

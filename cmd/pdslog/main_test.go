@@ -87,7 +87,7 @@ func TestReplayRebuildsProjections(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("replay exit %d\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "verify: ") || !strings.Contains(out, "replay: rebuilt repos, blocks, records, accounts, blobs through seq") {
+	if !strings.Contains(out, "verify: ") || !strings.Contains(out, "replay: rebuilt repos, blocks, records, accounts, blobs, oauth through seq") {
 		t.Fatalf("replay output: %q", out)
 	}
 	got, cur := reposDigest(t, dir)

@@ -53,6 +53,7 @@ type serveCommand struct {
 	mirror         mirrorSettings
 	backup         backupSettings
 	email          emailSettings
+	oauth          oauthSettings
 	acceptImports  bool
 	maxImportSize  int64
 
@@ -88,6 +89,7 @@ func (c *serveCommand) register(f *flags) {
 	f.String(&c.corsOrigins, "cors-origins", "", "comma-separated origins allowed to call the API from browsers (default: any)", "PDSLOG_CORS_ORIGINS")
 	c.blobs.register(f)
 	c.email.register(f)
+	c.oauth.register(f)
 	f.Bool(&c.acceptImports, "accepting-repo-imports", true, "accept com.atproto.repo.importRepo (accounts migrating here)", "PDS_ACCEPTING_REPO_IMPORTS")
 	f.Int64(&c.maxImportSize, "max-repo-import-size", pds.DefaultMaxImportSize, "largest repo CAR importRepo accepts, in bytes", "PDS_MAX_REPO_IMPORT_SIZE")
 	c.proxy.register(f)

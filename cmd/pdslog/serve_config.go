@@ -203,6 +203,7 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		Firehose:       fh,
 		Version:        version(),
 	}
+	c.oauth.apply(&cfg.api, c.devMode)
 	return cfg, nil
 }
 

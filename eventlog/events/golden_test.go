@@ -53,6 +53,27 @@ func samples(t *testing.T) []events.Payload {
 		&events.RepoImported{Commit: "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm", Rev: "3jzfcijpj2z2a",
 			Data: "bafyreif5tr2gm2zejxcv5zjzqjnbfyqrtwibwnqsr3wl3nmrg3q7wo2x4i", Records: 12345, Commits: 63,
 			Head: "bafyreihcfqk5hvhbk4tdpilxiorxp7wwpkptbgp7yskqaal5jsvcywdjdi"},
+		&events.OAuthRequest{ID: "req-6f3c1a0b9d2e4f5a8b7c6d5e4f3a2b1c", ClientID: "https://app.example.com/oauth-client-metadata.json",
+			ClientAuth: events.OAuthClientAuth{Method: "private_key_jwt", KeyID: "k1", JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}, Confidential: true,
+			RedirectURI: "https://app.example.com/callback", Scope: "atproto transition:generic", State: "c3RhdGU",
+			CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", LoginHint: "alice.test", Prompt: "consent", ResponseMode: "query",
+			DPoPJKT: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", CreatedAt: "2026-01-02T03:04:05Z", ExpiresAt: "2026-01-02T03:09:05Z"},
+		&events.OAuthRequestBound{ID: "req-6f3c1a0b9d2e4f5a8b7c6d5e4f3a2b1c", Device: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", ExpiresAt: "2026-01-02T03:10:05Z"},
+		&events.OAuthRequestEnded{ID: "req-6f3c1a0b9d2e4f5a8b7c6d5e4f3a2b1c", Reason: "access_denied"},
+		&events.OAuthCode{RequestID: "req-6f3c1a0b9d2e4f5a8b7c6d5e4f3a2b1c", CodeHash: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9",
+			ClientID: "https://app.example.com/oauth-client-metadata.json", Scope: "atproto transition:generic",
+			Device: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", ExpiresAt: "2026-01-02T03:11:05Z"},
+		&events.OAuthDeviceSignIn{Device: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", Remember: true, At: "2026-01-02T03:05:05Z",
+			UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", IP: "203.0.113.7"},
+		&events.OAuthDeviceSignOut{Device: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"},
+		&events.OAuthSession{ID: "ses-0a1b2c3d4e5f60718293a4b5c6d7e8f9", ClientID: "https://app.example.com/oauth-client-metadata.json",
+			ClientAuth: events.OAuthClientAuth{Method: "none"}, Scope: "atproto transition:generic", DPoPJKT: "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
+			CodeHash: "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9", RefreshHash: "4e07408562bedb8b60ce05c1decfe3ad16b72230967de01f640b7e4729b49fce",
+			TokenID: "tok-00112233445566778899aabbccddeeff", Device: "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+			CreatedAt: "2026-01-02T03:06:05Z", ExpiresAt: "2026-01-16T03:06:05Z", SessionExpiresAt: "2026-01-16T03:06:05Z"},
+		&events.OAuthRefreshed{ID: "ses-0a1b2c3d4e5f60718293a4b5c6d7e8f9", RefreshHash: "4b227777d4dd1fc61c6f884f48641d02b4d121d3fd328cb08b5531fcacdabf8a",
+			TokenID: "tok-ffeeddccbbaa99887766554433221100", At: "2026-01-02T04:06:05Z", ExpiresAt: "2026-01-16T03:06:05Z"},
+		&events.OAuthRevoked{ID: "ses-0a1b2c3d4e5f60718293a4b5c6d7e8f9", Reason: "refresh token replayed"},
 		&events.KeyReserved{Key: goldenKey},
 		&events.DeletionScheduled{At: "2026-02-01T00:00:00Z"},
 	}
@@ -63,7 +84,8 @@ func samples(t *testing.T) []events.Payload {
 // the log has always recorded for it.
 func TestGolden(t *testing.T) {
 	secret := map[string]bool{events.TypeAccountCreated: true, events.TypePassword: true,
-		events.TypeAppPasswordCreated: true, events.TypeSigningKey: true, events.TypeEmailTokenIssued: true, events.TypeKeyReserved: true}
+		events.TypeAppPasswordCreated: true, events.TypeSigningKey: true, events.TypeEmailTokenIssued: true, events.TypeKeyReserved: true,
+		events.TypeOAuthRequest: true, events.TypeOAuthDeviceSignIn: true}
 	seen := map[string]bool{}
 	for _, p := range samples(t) {
 		t.Run(p.Type(), func(t *testing.T) {

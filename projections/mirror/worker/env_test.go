@@ -149,9 +149,12 @@ func freePort(t testing.TB) int {
 type pds struct {
 	URL       string // http://127.0.0.1:PORT
 	PublicURL string // its describeRepo serviceEndpoint
-	cmd       *exec.Cmd
-	mu        sync.Mutex
-	out       bytes.Buffer
+	// MetricsURL is its operator listener (--metrics-addr): /metrics is
+	// not on the public port.
+	MetricsURL string
+	cmd        *exec.Cmd
+	mu         sync.Mutex
+	out        bytes.Buffer
 }
 
 func (p *pds) Write(b []byte) (int, error) {
@@ -173,8 +176,9 @@ func (p *pds) output() string {
 // directory, admin credentials and the mirror inside it.
 func startPDS(t testing.TB, e *edge, plc *plcserver.Server, port int) *pds {
 	t.Helper()
-	p := &pds{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PublicURL: fmt.Sprintf("http://localhost:%d", port)}
-	cmd := exec.Command(pdslogBinary(t), "serve", "--data-dir", t.TempDir(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := &pds{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PublicURL: fmt.Sprintf("http://localhost:%d", port), MetricsURL: "http://" + metrics}
+	cmd := exec.Command(pdslogBinary(t), "serve", "--data-dir", t.TempDir(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--metrics-addr", metrics,
 		"--plc-url", plc.URL, "--invite-required=false", "--rate-limits=false", "--admin-password", adminPass,
 		"--log-format", "json", "--mirror-cloudflare", "--blob-grace", "24h")
 	cmd.Env = append(os.Environ(),
@@ -226,7 +230,7 @@ func tail(s string, n int) string {
 // headSeq is the log's head, from pdslog's metrics.
 func (p *pds) headSeq(t testing.TB) uint64 {
 	t.Helper()
-	resp, err := http.Get(p.URL + "/metrics")
+	resp, err := http.Get(p.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
