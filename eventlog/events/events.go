@@ -112,4 +112,7 @@ var catalogue = map[string]func() Payload{
 	TypeRepoImported:       func() Payload { return new(RepoImported) },
 	TypeKeyReserved:        func() Payload { return new(KeyReserved) },
 	TypeDeletionScheduled:  func() Payload { return new(DeletionScheduled) },
+	TypeAccountTakedown:    func() Payload { return new(AccountTakedown) },
+	TypeRecordTakedown:     func() Payload { return new(RecordTakedown) },
+	TypeAccountInvites:     func() Payload { return new(AccountInvites) },
 }

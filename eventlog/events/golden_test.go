@@ -55,6 +55,9 @@ func samples(t *testing.T) []events.Payload {
 			Head: "bafyreihcfqk5hvhbk4tdpilxiorxp7wwpkptbgp7yskqaal5jsvcywdjdi"},
 		&events.KeyReserved{Key: goldenKey},
 		&events.DeletionScheduled{At: "2026-02-01T00:00:00Z"},
+		&events.AccountTakedown{Applied: true, Ref: "1767323045"},
+		&events.RecordTakedown{Collection: "app.bsky.feed.post", RKey: "3jzfcijpj2z2a", Applied: true, Ref: "ozone-42"},
+		&events.AccountInvites{Disabled: true},
 	}
 }
 

@@ -46,6 +46,13 @@ type Account struct {
 	InviteCode      string       `json:"inviteCode,omitempty"`
 	Active          bool         `json:"active"`
 	Status          string       `json:"status,omitempty"` // "" when active
+	// Admin state (moderation.go): when the address was confirmed and
+	// the account deactivated (event times), the takedown's ref, and
+	// whether the account's own invite codes are off.
+	EmailConfirmedAt string `json:"emailConfirmedAt,omitempty"`
+	DeactivatedAt    string `json:"deactivatedAt,omitempty"`
+	TakedownRef      string `json:"takedownRef,omitempty"`
+	InvitesDisabled  bool   `json:"invitesDisabled,omitempty"`
 }
 
 // SessionState is a refresh token's state.
@@ -149,6 +156,7 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 			return nil
 		}
 		a.Active, a.Status = ev.Account.Active, ev.Account.Status
+		noteDeactivation(&a, ev)
 		if a.Active {
 			if err := unschedule(w, ev.DID); err != nil {
 				return err
@@ -213,6 +221,8 @@ var privateAppliers = map[string]privateApplier{
 	events.TypeEmailTokenUsed:     typed(applyTokenUsed),
 	events.TypeEmailAuthFactor:    typed(applyEmailAuthFactor),
 	events.TypeDeletionScheduled:  typed(applyDeletionScheduled),
+	events.TypeAccountTakedown:    typed(applyAccountTakedown),
+	events.TypeAccountInvites:     typed(applyAccountInvites),
 }
 
 type privateApplier func(w *projections.Writer, ev *eventlog.Event, a *Account) (save bool, err error)
@@ -274,6 +284,7 @@ func applyEmail(w *projections.Writer, ev *eventlog.Event, a *Account, e *events
 			return false, err
 		}
 	}
+	noteEmailConfirmation(a, ev, e)
 	a.Email, a.EmailConfirmed = e.Email, e.Confirmed
 	return true, w.Set(emailKey(e.Email), []byte(ev.DID))
 }
