@@ -47,7 +47,7 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec, err := h.PDS.Records.Get(ctx, a.DID, coll, rkey)
+	rec, err := h.PDS.Records.Served(ctx, a.DID, coll, rkey)
 	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "RecordNotFound",
 		Message: "Could not locate record: at://" + a.DID.String() + "/" + coll.String() + "/" + rkey.String()}
 	if errors.Is(err, records.ErrNotFound) {

@@ -67,6 +67,9 @@ type InviteState struct {
 	events.InviteCreated
 	Disabled bool         `json:"disabled,omitempty"`
 	UsedBy   []syntax.DID `json:"usedBy,omitempty"`
+	// UsedAt[i] is when UsedBy[i] signed up ("" for uses recorded before
+	// the field existed).
+	UsedAt []string `json:"usedAt,omitempty"`
 }
 
 // Projection is the accounts projection on a projections.Store.
@@ -269,7 +272,10 @@ func applyCreated(w *projections.Writer, ev *eventlog.Event, a *Account, c *even
 	if ok, err := getJSON(w, inviteKey(c.InviteCode), &inv); err != nil || !ok {
 		return true, err
 	}
-	inv.UsedBy = append(inv.UsedBy, ev.DID)
+	for len(inv.UsedAt) < len(inv.UsedBy) {
+		inv.UsedAt = append(inv.UsedAt, "")
+	}
+	inv.UsedBy, inv.UsedAt = append(inv.UsedBy, ev.DID), append(inv.UsedAt, c.CreatedAt)
 	return true, setJSON(w, inviteKey(c.InviteCode), &inv)
 }
 
