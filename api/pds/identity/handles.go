@@ -256,4 +256,3 @@ func (r *HandleResolver) CacheLen() int {
 	defer r.mu.Unlock()
 	return r.lru.Len()
 }
-

@@ -107,4 +107,3 @@ func TestHandleResolverSSRFGuard(t *testing.T) {
 		t.Fatal("the guarded resolver reached the loopback server")
 	}
 }
-
