@@ -2,7 +2,8 @@
 // resolution talks to, for real, on loopback: a DNS server (miekg/dns)
 // answering _atproto TXT records and addresses, and an HTTPS server with a
 // self-signed certificate serving /.well-known/atproto-did for any host
-// under .test, reached at the address the DNS server gives.
+// under .test, .foreign.test and .elsewhere.social, reached at the address
+// the DNS server gives.
 package identitytest
 
 import (
@@ -138,7 +139,8 @@ func StartDNS(t testing.TB) *DNSServer {
 }
 
 // WebServer is an HTTPS server whose certificate (self-signed) names
-// *.test and *.foreign.test. It serves /.well-known/atproto-did per host.
+// *.test, *.foreign.test and *.elsewhere.social. It serves
+// /.well-known/atproto-did per host.
 type WebServer struct {
 	URL  string // https://127.0.0.1:PORT
 	Port string
@@ -228,7 +230,7 @@ func StartWeb(t testing.TB) *WebServer {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "identitytest"},
-		DNSNames: []string{"*.test", "*.foreign.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames: []string{"*.test", "*.foreign.test", "*.elsewhere.social"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true, IsCA: true}
