@@ -112,6 +112,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	s.blob = &blob.Handlers{PDS: p, TempDir: cfg.BlobTempDir, MaxSize: cfg.BlobMaxSize, Limiter: uploads, RepoGate: s.sync.Gate}
 	if cfg.Proxy != nil {
 		s.proxy = proxy.New(*cfg.Proxy, proxy.Deps{PDS: p, Logger: cfg.Logger.With("component", "proxy")})
+		s.repo.Elsewhere = s.proxy
 	}
 	s.actor = &actor.Handlers{PDS: p, Proxy: s.proxy}
 	fo := cfg.Firehose

@@ -43,9 +43,12 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 		}
 		wantCID = cc.String()
 	}
-	a, err := h.resolveRepo(ctx, raw)
+	a, hosted, err := h.lookupRepo(ctx, raw)
 	if err != nil {
 		return err
+	}
+	if !hosted {
+		return h.recordElsewhere(c)
 	}
 	rec, err := h.PDS.Records.Served(ctx, a.DID, coll, rkey)
 	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "RecordNotFound",
