@@ -3,6 +3,8 @@
 //	pdslog serve     run the PDS
 //	pdslog replay    rebuild projections from the event log
 //	pdslog mirror    mirror the log into Cloudflare D1 and R2
+//	pdslog backup    ship the log to S3/R2; 'backup status'
+//	pdslog restore   restore a data dir from a backup, to any point in time
 //	pdslog bench     load a running server and measure it
 //	pdslog version   print the version
 package main
@@ -27,6 +29,8 @@ Commands:
   serve     run the PDS (default data dir ./data, port 2583)
   replay    rebuild projections from the event log (--verify checks it)
   mirror    mirror the log into Cloudflare D1 (rows) and R2 (blobs); 'mirror status'
+  backup    ship the log to S3/R2 (serve does it with PDSLOG_BACKUP_URL); 'backup status'
+  restore   restore a data dir from a backup (--from URL [--at TIME | --seq N])
   bench     load a running server (--target URL) and report ops/s, latency, firehose lag
   version   print the version
 
@@ -73,6 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = (&replayCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
 	case "mirror":
 		err = (&mirrorCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
+	case "backup":
+		err = (&backupCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
+	case "restore":
+		err = (&restoreCommand{stdout: stdout, stderr: stderr, stdin: os.Stdin}).run(ctx, args[1:])
 	case "bench":
 		err = (&benchCommand{stdout: stdout, stderr: stderr}).run(ctx, args[1:])
 	default:

@@ -46,6 +46,7 @@ type serveCommand struct {
 	firehose       firehoseSettings
 	mirrorOn       bool
 	mirror         mirrorSettings
+	backup         backupSettings
 	email          emailSettings
 	acceptImports  bool
 	maxImportSize  int64
@@ -84,6 +85,7 @@ func (c *serveCommand) register(f *flags) {
 	c.firehose.register(f)
 	f.Bool(&c.mirrorOn, "mirror-cloudflare", false, "also mirror the log into Cloudflare D1 and R2 (settings as for 'pdslog mirror')", "PDSLOG_MIRROR_CLOUDFLARE")
 	c.mirror.register(f)
+	c.backup.register(f, true)
 	f.String(&c.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (e.g. localhost:6060) for profiling; off when empty", "PDSLOG_PPROF_ADDR")
 	f.Bool(&c.rateLimits, "rate-limits", true, "per-account write budgets, per-IP upload limits and handle-change limits (login throttling is always on)", "PDS_RATE_LIMITS_ENABLED")
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")

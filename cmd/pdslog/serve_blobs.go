@@ -43,7 +43,7 @@ func (b *blobStoreSettings) config() (blobStoreConfig, error) {
 		if err != nil {
 			return cfg, usageError{fmt.Sprintf("PDS_BLOBSTORE_S3_*: %v", err)}
 		}
-		cfg.s3, cfg.bucket = st, b.s3.Bucket
+		cfg.s3, cfg.bucket, cfg.endpoint = st, b.s3.Bucket, b.s3.Endpoint
 	}
 	return cfg, nil
 }
@@ -54,6 +54,8 @@ type blobStoreConfig struct {
 	tmp     string
 	s3      *s3.Store
 	bucket  string
+	// endpoint is the S3 endpoint of bucket (recorded by the backup).
+	endpoint string
 }
 
 // tmpDir is where uploads stream in: the setting, else DATA_DIR/tmp for S3

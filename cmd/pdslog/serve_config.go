@@ -33,6 +33,8 @@ type serveConfig struct {
 	hostname   string
 	// mirror, if set, runs the Cloudflare mirror inside serve.
 	mirror *mirrorSettings
+	// backup, if set, ships the log (PDSLOG_BACKUP_URL; serve_backup.go).
+	backup *backupSettings
 }
 
 // reservedTLDs are the top-level domains the reference PDS refuses for
@@ -142,6 +144,12 @@ func (c *serveCommand) config() (*serveConfig, error) {
 			return nil, err
 		}
 		cfg.mirror = &c.mirror
+	}
+	if c.backup.url != "" {
+		if err := c.backup.validate("PDSLOG_BACKUP_URL", true); err != nil {
+			return nil, err
+		}
+		cfg.backup = &c.backup
 	}
 	bind := c.bind
 	if bind == "" && c.hostname == "localhost" {

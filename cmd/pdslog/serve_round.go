@@ -14,6 +14,7 @@ import (
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/crawl"
 	"github.com/pdslog/pdslog/api/pds"
+	"github.com/pdslog/pdslog/eventlog/backup"
 	"github.com/pdslog/pdslog/projections"
 )
 
@@ -24,6 +25,7 @@ type round struct {
 	pds    *pds.PDS
 	srv    *api.Server
 	mirror *projections.Runner // nil unless --mirror-cloudflare
+	backup *backup.Shipper     // nil unless PDSLOG_BACKUP_URL (serve_backup.go)
 }
 
 // buildRound opens the data dir, catches the projections up (showing
@@ -85,6 +87,9 @@ func buildRound(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdo
 			return nil, mirrorError(fmt.Errorf("--mirror-cloudflare: %w", err))
 		}
 	}
+	if r.backup, err = cfg.backupShipper(d, r.srv.Metrics().Registry, logger); err != nil {
+		return nil, err
+	}
 	ok = true
 	return r, nil
 }
@@ -105,6 +110,9 @@ func (r *round) serve(ctx context.Context, shared *sharedListener, ready chan<- 
 	wg.Go(func() { _ = d.Run(runCtx) })
 	if r.mirror != nil {
 		wg.Go(func() { _ = r.mirror.Run(runCtx) })
+	}
+	if r.backup != nil {
+		wg.Go(func() { _ = r.backup.Run(runCtx) })
 	}
 	if len(r.cfg.crawlers) > 0 {
 		n := &crawl.Notifier{Hostname: r.cfg.hostname, Crawlers: r.cfg.crawlers, Logger: logger.With("component", "crawl")}
