@@ -63,7 +63,8 @@ func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
 				return next(c)
 			case admin:
 				if !auth.CheckAdmin(hdr, s.cfg.AdminPassword) {
-					return xrpc.AuthRequired("admin credentials required")
+					// the reference's adminToken: AuthRequiredError()
+					return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "Authentication Required"}
 				}
 				return next(c)
 			case optionalOrAdmin:

@@ -17,6 +17,7 @@ type route struct {
 	path   string
 	auth   policy
 	h      echo.HandlerFunc
+	stream bool // a subscription (websocket): no HEAD
 }
 
 const (
@@ -33,11 +34,11 @@ func x(method, nsid string, p policy, h echo.HandlerFunc) route {
 func (s *Server) routes() []route {
 	sv, id, rp, bl, sy, ac := s.server, s.identity, s.repo, s.blob, s.sync, s.actor
 	rs := []route{
-		{get, "/xrpc/_health", none, s.health},
-		{get, "/ready", none, s.ready},
-		{get, "/metrics", none, s.metricsHandler},
-		{get, "/.well-known/atproto-did", none, sv.AtprotoDID},
-		{get, "/.well-known/did.json", none, sv.DIDDocument},
+		{method: get, path: "/xrpc/_health", auth: none, h: s.health},
+		{method: get, path: "/ready", auth: none, h: s.ready},
+		{method: get, path: "/metrics", auth: none, h: s.metricsHandler},
+		{method: get, path: "/.well-known/atproto-did", auth: none, h: sv.AtprotoDID},
+		{method: get, path: "/.well-known/did.json", auth: none, h: sv.DIDDocument},
 
 		// com.atproto.server
 		x(get, "com.atproto.server.describeServer", optional, sv.DescribeServer),
@@ -111,7 +112,7 @@ func (s *Server) routes() []route {
 		x(get, "com.atproto.sync.getLatestCommit", optionalOrAdmin, sy.GetLatestCommit),
 		x(get, "com.atproto.sync.getRepoStatus", optionalOrAdmin, sy.GetRepoStatus),
 		x(get, "com.atproto.sync.listRepos", optionalOrAdmin, sy.ListRepos),
-		x(get, "com.atproto.sync.subscribeRepos", none, s.firehose.SubscribeRepos),
+		{method: get, path: "/xrpc/com.atproto.sync.subscribeRepos", auth: none, h: s.firehose.SubscribeRepos, stream: true},
 
 		// app.bsky, served here in the AppView's place: preferences
 		x(get, "app.bsky.actor.getPreferences", access, ac.GetPreferences),
@@ -144,8 +145,11 @@ func (s *Server) route() {
 			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
 		}
 		s.e.Add(r.method, r.path, r.h, mw...)
+		if strings.HasPrefix(r.path, "/xrpc/") && !strings.HasPrefix(r.path, "/xrpc/_") {
+			s.routeMethods(r, mw)
+		}
 	}
-	s.e.Any("/xrpc/:nsid", s.notImplemented, s.catchAllAuth)
+	s.e.Any("/xrpc/:nsid", s.notImplemented, s.checkMethod, s.catchAllAuth)
 }
 
 // refuseProxied refuses a call of protected method nsid (account and
