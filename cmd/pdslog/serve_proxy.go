@@ -141,7 +141,9 @@ func nameservers(env, raw string) ([]string, error) {
 		if s == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(s); err != nil {
+		if h, port, err := net.SplitHostPort(s); err == nil && (h == "" || port == "") {
+			return nil, usageError{fmt.Sprintf("%s: %q is not host or host:port", env, s)}
+		} else if err != nil {
 			if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") && strings.Count(s, ":") == 1 {
 				return nil, usageError{fmt.Sprintf("%s: %q is not host or host:port", env, s)}
 			}
