@@ -11,8 +11,9 @@ import (
 
 // Answers to an XRPC method called with the wrong HTTP method, as the
 // reference's XRPC server gives them: 400 InvalidRequest naming the
-// method expected (a query is GET, a procedure POST); HEAD is served as
-// GET for queries. 501 stays for methods nobody serves.
+// method expected (a query is GET, a procedure POST). HEAD of a query is
+// left as it was (the catch-all: 501). 501 stays for methods nobody
+// serves.
 
 // otherMethods are the HTTP methods a route of method m answers with the
 // wrong-method error.
@@ -33,17 +34,10 @@ func wrongMethod(want string) echo.HandlerFunc {
 	}
 }
 
-// routeMethods registers, beside XRPC route r (its middleware mw), HEAD
-// as GET for a query and the wrong-method answer for every other HTTP
-// method.
-func (s *Server) routeMethods(r route, mw []echo.MiddlewareFunc) {
-	if r.method == http.MethodGet && !r.stream {
-		s.e.Add(http.MethodHead, r.path, r.h, mw...)
-	}
+// routeMethods registers, beside XRPC route r, the wrong-method answer
+// for every other HTTP method (but HEAD of a query).
+func (s *Server) routeMethods(r route) {
 	for _, m := range otherMethods(r.method) {
-		if m == http.MethodHead && r.method == http.MethodGet {
-			continue
-		}
 		s.e.Add(m, r.path, wrongMethod(r.method))
 	}
 }

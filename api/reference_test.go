@@ -41,7 +41,7 @@ func TestAnswersAsTheReference(t *testing.T) {
 	cases := []refCase{
 		{name: "describeServer", method: "GET", nsid: "com.atproto.server.describeServer", status: 200,
 			shape: []string{"did:string", "availableUserDomains:array", "inviteCodeRequired:boolean", "links:object", "contact:object"}},
-		{name: "describeServer HEAD", method: "HEAD", nsid: "com.atproto.server.describeServer", status: 200},
+		{name: "a procedure with HEAD", method: "HEAD", nsid: "com.atproto.repo.createRecord", status: 400},
 		{name: "createAccount", method: "POST", nsid: "com.atproto.server.createAccount", status: 200,
 			body: map[string]any{"handle": "ref.test", "email": "ref@example.com", "password": "ref-password-1", "inviteCode": "ref-invite"},
 			shape: []string{"accessJwt:string", "refreshJwt:string", "handle:string", "did:string", "didDoc:object",

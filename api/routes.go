@@ -17,7 +17,6 @@ type route struct {
 	path   string
 	auth   policy
 	h      echo.HandlerFunc
-	stream bool // a subscription (websocket): no HEAD
 }
 
 const (
@@ -112,7 +111,7 @@ func (s *Server) routes() []route {
 		x(get, "com.atproto.sync.getLatestCommit", optionalOrAdmin, sy.GetLatestCommit),
 		x(get, "com.atproto.sync.getRepoStatus", optionalOrAdmin, sy.GetRepoStatus),
 		x(get, "com.atproto.sync.listRepos", optionalOrAdmin, sy.ListRepos),
-		{method: get, path: "/xrpc/com.atproto.sync.subscribeRepos", auth: none, h: s.firehose.SubscribeRepos, stream: true},
+		x(get, "com.atproto.sync.subscribeRepos", none, s.firehose.SubscribeRepos),
 
 		// app.bsky, served here in the AppView's place: preferences
 		x(get, "app.bsky.actor.getPreferences", access, ac.GetPreferences),
@@ -146,7 +145,7 @@ func (s *Server) route() {
 		}
 		s.e.Add(r.method, r.path, r.h, mw...)
 		if strings.HasPrefix(r.path, "/xrpc/") && !strings.HasPrefix(r.path, "/xrpc/_") {
-			s.routeMethods(r, mw)
+			s.routeMethods(r)
 		}
 	}
 	s.e.Any("/xrpc/:nsid", s.notImplemented, s.checkMethod, s.catchAllAuth)
