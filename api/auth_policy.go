@@ -21,8 +21,8 @@ import (
 type policy int
 
 const (
-	// none: no credentials are looked at (health, metrics, well-known
-	// documents).
+	// none: no credentials are looked at (health, well-known documents,
+	// the firehose).
 	none policy = iota
 	// optional: no credentials needed; an access token, if sent, must be
 	// valid for the method and names the caller (reads that answer an owner
@@ -36,7 +36,8 @@ const (
 	// (refreshSession, deleteSession).
 	refresh
 	// admin: HTTP basic admin:PASSWORD (com.atproto.admin.*, invite
-	// creation).
+	// creation); wrong passwords are throttled per client address
+	// (checkAdmin).
 	admin
 	// optionalOrAdmin: optional, except that HTTP basic credentials are
 	// passed to the handler, which reads inactive repos for the admin and
@@ -62,13 +63,17 @@ func (s *Server) authenticate(p policy, nsid string) echo.MiddlewareFunc {
 			case none, refresh:
 				return next(c)
 			case admin:
-				if !auth.CheckAdmin(hdr, s.cfg.AdminPassword) {
-					// the reference's adminToken: AuthRequiredError()
-					return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "Authentication Required"}
+				if err := s.checkAdmin(c, hdr); err != nil {
+					return adminRefusal(err)
 				}
 				return next(c)
 			case optionalOrAdmin:
+				// Basic credentials are the admin's or refused (the
+				// handler reads inactive repos for the admin).
 				if scheme, _, err := auth.ParseAuthorization(hdr); err == nil && scheme == auth.SchemeBasic {
+					if err := s.checkAdmin(c, hdr); err != nil {
+						return err
+					}
 					return next(c)
 				}
 			case serviceAuthOptional:

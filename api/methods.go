@@ -35,10 +35,15 @@ func wrongMethod(want string) echo.HandlerFunc {
 }
 
 // routeMethods registers, beside XRPC route r, the wrong-method answer
-// for every other HTTP method (but HEAD of a query).
+// for every other HTTP method (but HEAD of a query), under the route's
+// per-address limits as the reference's catch-all is.
 func (s *Server) routeMethods(r route) {
+	var mw []echo.MiddlewareFunc
+	if rl := s.rateLimit(r); rl != nil {
+		mw = append(mw, rl)
+	}
 	for _, m := range otherMethods(r.method) {
-		s.e.Add(m, r.path, wrongMethod(r.method))
+		s.e.Add(m, r.path, wrongMethod(r.method), mw...)
 	}
 }
 
@@ -63,4 +68,15 @@ func (s *Server) checkMethod(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// adminRefusal gives a refusal of admin credentials the reference's name:
+// its adminToken verifier throws AuthRequiredError(), which is
+// AuthenticationRequired. Other refusals (too many attempts) pass as
+// they are.
+func adminRefusal(err error) error {
+	if xe, ok := err.(*xrpc.Error); ok && xe.Status == http.StatusUnauthorized {
+		return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "Authentication Required"}
+	}
+	return err
 }

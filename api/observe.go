@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
@@ -147,10 +148,75 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		s.cfg.Logger.LogAttrs(c.Request().Context(), level, "request",
-			slog.String("request_id", id), slog.String("http_method", c.Request().Method),
-			slog.String("method", method), slog.Int("status", status),
-			slog.Duration("duration", took), slog.String("remote_ip", c.RealIP()))
+		req := c.Request()
+		attrs := []slog.Attr{slog.String("request_id", id), slog.String("http_method", req.Method),
+			slog.String("method", method), slog.Int("status", status), slog.Duration("duration", took),
+			// remote_ip is the client as limits see it: the connection's
+			// address unless that is a trusted proxy (TrustedProxies); the
+			// peer and what forwarding headers claimed are logged apart.
+			slog.String("remote_ip", c.RealIP()), slog.String("peer", netguard.Peer(req))}
+		if v := req.Header.Values(echo.HeaderXForwardedFor); len(v) > 0 {
+			attrs = append(attrs, slog.String("x_forwarded_for", clip(strings.Join(v, ", "))))
+		}
+		if v := req.Header.Get(echo.HeaderXRealIP); v != "" {
+			attrs = append(attrs, slog.String("x_real_ip", clip(v)))
+		}
+		s.cfg.Logger.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
 }
+
+// clip bounds a client-sent header value in a log line.
+func clip(v string) string {
+	const n = 256
+	if len(v) <= n {
+		return v
+	}
+	return v[:n] + "…"
+}
+
+// Reasons the server refuses a connection or a request to protect itself
+// (label reason of pdslog_refused_total).
+const (
+	RefusedConnPerAddress     = "conn_per_address"     // over the per-address connection cap
+	RefusedBodyTooLarge       = "body_too_large"       // declared Content-Length over the route's limit
+	RefusedBodyTimeout        = "body_timeout"         // body not in before the route's deadline
+	RefusedRateGlobal         = "rate_global"          // the global per-address request limit
+	RefusedRateCreateAccount  = "rate_create_account"  // createAccount's per-address limit
+	RefusedAdminAuth          = "admin_auth_throttled" // too many failed admin passwords from the address
+	RefusedFirehosePerAddress = "firehose_per_address" // over the per-address firehose subscriber cap
+)
+
+var refusedReasons = []string{RefusedConnPerAddress, RefusedBodyTooLarge, RefusedBodyTimeout, RefusedRateGlobal,
+	RefusedRateCreateAccount, RefusedAdminAuth, RefusedFirehosePerAddress}
+
+// NetMetrics count what the server refused to protect itself, by reason,
+// and the listener's failed Accepts. They outlive a round of serving (the
+// listener is shared across rounds), so serve makes them once and every
+// round's registry reports them.
+type NetMetrics struct {
+	refused      *prometheus.CounterVec
+	acceptErrors prometheus.Counter
+}
+
+// NewNetMetrics returns the counters, every reason at zero.
+func NewNetMetrics() *NetMetrics {
+	n := &NetMetrics{
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pdslog_refused_total", Help: "Connections and requests refused to protect the server, by reason.",
+		}, []string{"reason"}),
+		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pdslog_accept_errors_total", Help: "Failed accepts on the listener (retried with backoff), e.g. out of file descriptors.",
+		}),
+	}
+	for _, r := range refusedReasons {
+		n.refused.WithLabelValues(r)
+	}
+	return n
+}
+
+// Refused counts one refusal for reason.
+func (n *NetMetrics) Refused(reason string) { n.refused.WithLabelValues(reason).Inc() }
+
+// AcceptError counts one failed Accept.
+func (n *NetMetrics) AcceptError() { n.acceptErrors.Inc() }

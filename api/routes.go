@@ -5,18 +5,31 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/pdslog/pdslog/api/actor"
 	"github.com/pdslog/pdslog/api/auth"
 	"github.com/pdslog/pdslog/api/proxy"
+	"github.com/pdslog/pdslog/api/repo"
 	"github.com/pdslog/pdslog/api/xrpc"
 )
 
 // route is one entry of the route table: an HTTP method and path (for XRPC,
-// /xrpc/NSID), the credential policy and the handler.
+// /xrpc/NSID), the credential policy, the handler, and what one client may
+// make it do: its body class and limit, and its per-address rate limits.
 type route struct {
 	method string
 	path   string
 	auth   policy
 	h      echo.HandlerFunc
+	// body is the route's body class; maxBody the largest declared
+	// Content-Length a jsonBody route accepts (what its handler reads).
+	body    bodyClass
+	maxBody int64
+	// global: the request counts against the global per-address limit
+	// (every XRPC method but those exempt, as in the reference).
+	global bool
+	// perIP is the route's own per-address limit, if any.
+	perIP ipLimit
 }
 
 const (
@@ -24,24 +37,50 @@ const (
 	post = http.MethodPost
 )
 
+// x is an XRPC method's route: under the global per-address limit, and a
+// procedure takes a small JSON body.
 func x(method, nsid string, p policy, h echo.HandlerFunc) route {
-	return route{method: method, path: "/xrpc/" + nsid, auth: p, h: h}
+	r := route{method: method, path: "/xrpc/" + nsid, auth: p, h: h, global: true}
+	if method == post {
+		r.body, r.maxBody = jsonBody, smallJSON
+	}
+	return r
 }
 
+// plain is a route outside XRPC's limits (health, well-known documents).
+func plain(method, path string, h echo.HandlerFunc) route {
+	return route{method: method, path: path, auth: none, h: h}
+}
+
+// maxJSON sets a procedure's body limit to its handler's.
+func (r route) maxJSON(n int64) route { r.maxBody = n; return r }
+
+// upload makes the route's body a blob upload.
+func (r route) upload() route { r.body = blobBody; return r }
+
+// importCAR makes the route's body a repo CAR (importRepo).
+func (r route) importCAR() route { r.body = carBody; return r }
+
+// limit adds a per-address limit of the route's own.
+func (r route) limit(l ipLimit) route { r.perIP = l; return r }
+
+// exempt takes the route out of the global per-address limit.
+func (r route) exempt() route { r.global = false; return r }
+
 // routes is the route table: every endpoint the server answers, with its
-// credential policy. A method's auth is declared here and nowhere else.
+// credential policy and limits. A method's auth and limits are declared
+// here and nowhere else.
 func (s *Server) routes() []route {
 	sv, id, rp, bl, sy, ac := s.server, s.identity, s.repo, s.blob, s.sync, s.actor
 	rs := []route{
-		{method: get, path: "/xrpc/_health", auth: none, h: s.health},
-		{method: get, path: "/ready", auth: none, h: s.ready},
-		{method: get, path: "/metrics", auth: none, h: s.metricsHandler},
-		{method: get, path: "/.well-known/atproto-did", auth: none, h: sv.AtprotoDID},
-		{method: get, path: "/.well-known/did.json", auth: none, h: sv.DIDDocument},
+		plain(get, "/xrpc/_health", s.health),
+		plain(get, "/ready", s.ready),
+		plain(get, "/.well-known/atproto-did", sv.AtprotoDID),
+		plain(get, "/.well-known/did.json", sv.DIDDocument),
 
 		// com.atproto.server
 		x(get, "com.atproto.server.describeServer", optional, sv.DescribeServer),
-		x(post, "com.atproto.server.createAccount", serviceAuthOptional, sv.CreateAccount),
+		x(post, "com.atproto.server.createAccount", serviceAuthOptional, sv.CreateAccount).limit(ipLimit{s.limits.createAccount, RefusedRateCreateAccount}),
 		x(post, "com.atproto.server.reserveSigningKey", optional, sv.ReserveSigningKey),
 		x(post, "com.atproto.server.createSession", optional, sv.CreateSession),
 		x(get, "com.atproto.server.getSession", access, sv.GetSession),
@@ -94,28 +133,28 @@ func (s *Server) routes() []route {
 		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),
 		x(get, "com.atproto.repo.listRecords", optional, rp.ListRecords),
 		x(get, "com.atproto.repo.describeRepo", optional, rp.DescribeRepo),
-		x(post, "com.atproto.repo.createRecord", access, rp.CreateRecord),
-		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord),
+		x(post, "com.atproto.repo.createRecord", access, rp.CreateRecord).maxJSON(repo.MaxRecordBody),
+		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord).maxJSON(repo.MaxRecordBody),
 		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),
-		x(post, "com.atproto.repo.applyWrites", access, rp.ApplyWrites),
-		x(post, "com.atproto.repo.importRepo", access, rp.ImportRepo),
-		x(post, "com.atproto.repo.uploadBlob", access, bl.UploadBlob),
+		x(post, "com.atproto.repo.applyWrites", access, rp.ApplyWrites).maxJSON(repo.MaxRecordBody),
+		x(post, "com.atproto.repo.importRepo", access, rp.ImportRepo).importCAR(),
+		x(post, "com.atproto.repo.uploadBlob", access, bl.UploadBlob).upload(),
 		x(get, "com.atproto.repo.listMissingBlobs", access, bl.ListMissingBlobs),
 
 		// com.atproto.sync: owners and the admin also read inactive repos
 		x(get, "com.atproto.sync.getBlob", optionalOrAdmin, bl.GetBlob),
 		x(get, "com.atproto.sync.listBlobs", optionalOrAdmin, bl.ListBlobs),
-		x(get, "com.atproto.sync.getRepo", optionalOrAdmin, sy.GetRepo),
+		x(get, "com.atproto.sync.getRepo", optionalOrAdmin, sy.GetRepo).exempt(),
 		x(get, "com.atproto.sync.getBlocks", optionalOrAdmin, sy.GetBlocks),
 		x(get, "com.atproto.sync.getRecord", optionalOrAdmin, sy.GetRecord),
 		x(get, "com.atproto.sync.getLatestCommit", optionalOrAdmin, sy.GetLatestCommit),
 		x(get, "com.atproto.sync.getRepoStatus", optionalOrAdmin, sy.GetRepoStatus),
 		x(get, "com.atproto.sync.listRepos", optionalOrAdmin, sy.ListRepos),
-		x(get, "com.atproto.sync.subscribeRepos", none, s.firehose.SubscribeRepos),
+		x(get, "com.atproto.sync.subscribeRepos", none, s.firehose.SubscribeRepos).exempt(),
 
 		// app.bsky, served here in the AppView's place: preferences
 		x(get, "app.bsky.actor.getPreferences", access, ac.GetPreferences),
-		x(post, "app.bsky.actor.putPreferences", access, ac.PutPreferences),
+		x(post, "app.bsky.actor.putPreferences", access, ac.PutPreferences).maxJSON(actor.MaxPutBody),
 	}
 	if p := s.proxy; p != nil {
 		// read-after-write over the AppView's answers
@@ -136,19 +175,31 @@ func (s *Server) routes() []route {
 // an optional access token (the proxy signs for the caller).
 func (s *Server) route() {
 	for _, r := range s.routes() {
-		var mw []echo.MiddlewareFunc
-		if nsid := nsidOf(r.path); auth.IsProtectedMethod(nsid) {
-			mw = append(mw, refuseProxied(nsid))
-		}
-		if r.auth != none {
-			mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
-		}
-		s.e.Add(r.method, r.path, r.h, mw...)
+		s.e.Add(r.method, r.path, r.h, s.middleware(r)...)
 		if strings.HasPrefix(r.path, "/xrpc/") && !strings.HasPrefix(r.path, "/xrpc/_") {
 			s.routeMethods(r)
 		}
 	}
-	s.e.Any("/xrpc/:nsid", s.notImplemented, s.checkMethod, s.catchAllAuth)
+	catchAll := x(post, ":nsid", none, nil).maxJSON(maxProxiedBody)
+	s.e.Any("/xrpc/:nsid", s.notImplemented, append(s.middleware(catchAll), s.checkMethod, s.catchAllAuth)...)
+}
+
+// middleware is what r declares, in order: its per-address limits, its
+// body's limit and deadline, the refusal to proxy a protected method, its
+// credential policy.
+func (s *Server) middleware(r route) []echo.MiddlewareFunc {
+	var mw []echo.MiddlewareFunc
+	if rl := s.rateLimit(r); rl != nil {
+		mw = append(mw, rl)
+	}
+	mw = append(mw, s.limitBody(r.body, r.maxBody))
+	if nsid := nsidOf(r.path); auth.IsProtectedMethod(nsid) {
+		mw = append(mw, refuseProxied(nsid))
+	}
+	if r.auth != none {
+		mw = append(mw, s.authenticate(r.auth, nsidOf(r.path)))
+	}
+	return mw
 }
 
 // refuseProxied refuses a call of protected method nsid (account and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -14,6 +15,7 @@ import (
 	"github.com/pdslog/pdslog/api/blob"
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/api/identity"
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/pds"
 	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
 	"github.com/pdslog/pdslog/api/proxy"
@@ -33,9 +35,26 @@ type Config struct {
 	// CORSOrigins limits cross-origin requests to these origins; empty
 	// means any origin, as the reference PDS allows.
 	CORSOrigins []string
-	// RateLimits turns on per-account write budgets, per-IP upload limits
-	// and handle-change limits (login throttling is always on).
+	// RateLimits turns on the per-address request limits (the global
+	// 3000 per 5 minutes, createAccount's 100 per 5 minutes, uploads),
+	// per-account write budgets and handle-change limits. Login and admin
+	// password throttling are always on.
 	RateLimits bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For (or
+	// X-Real-IP) names the client; empty means none: every limit and log
+	// line uses the connection's address (netguard.Extractor).
+	TrustedProxies []netip.Prefix
+	// BodyTimeout is how long a request body may take to arrive once the
+	// headers are in (JSON procedures, proxied calls, a stray body on a
+	// query); 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// UploadTimeout is the same for blob uploads; 0 means
+	// DefaultUploadTimeout.
+	UploadTimeout time.Duration
+	// Net counts refusals and failed accepts; nil means the server makes
+	// its own. serve makes one for the process and shares it with its
+	// listener, whose refusals outlive a round of serving.
+	Net *NetMetrics
 	// BlobTempDir holds uploads while they stream in; "" means
 	// os.TempDir().
 	BlobTempDir string
@@ -63,6 +82,8 @@ type Server struct {
 	pds      *pds.PDS
 	cfg      Config
 	metrics  *Metrics
+	net      *NetMetrics
+	limits   limits
 	e        *echo.Echo
 	repo     *repo.Handlers
 	server   *server.Handlers
@@ -81,11 +102,25 @@ func New(p *pds.PDS, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.UploadTimeout <= 0 {
+		cfg.UploadTimeout = DefaultUploadTimeout
+	}
+	if cfg.Net == nil {
+		cfg.Net = NewNetMetrics()
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = xrpc.ErrorHandler(cfg.Logger)
-	s := &Server{pds: p, cfg: cfg, e: e, metrics: NewMetrics(p.Log, p.Runner)}
+	// Without an extractor echo believes X-Forwarded-For and X-Real-IP from
+	// anyone.
+	e.IPExtractor = netguard.Extractor(cfg.TrustedProxies)
+	s := &Server{pds: p, cfg: cfg, e: e, metrics: NewMetrics(p.Log, p.Runner), net: cfg.Net}
 	s.metrics.observeMail(p.MailStats())
+	s.metrics.Registry.MustRegister(cfg.Net.refused, cfg.Net.acceptErrors)
+	s.limits = newLimits(cfg.RateLimits)
 	e.Use(s.observe)
 	// No AllowHeaders: a preflight is allowed the headers it asks for, as
 	// the reference's cors() does. "*" there would not cover Authorization
@@ -117,6 +152,7 @@ func New(p *pds.PDS, cfg Config) *Server {
 	s.actor = &actor.Handlers{PDS: p, Proxy: s.proxy}
 	fo := cfg.Firehose
 	fo.Log, fo.Logger, fo.Registerer = p.Log, cfg.Logger, s.metrics.Registry
+	fo.OnRefuse = func() { s.net.Refused(RefusedFirehosePerAddress) }
 	s.firehose = firehose.New(&fo)
 	s.route()
 	return s
@@ -198,10 +234,11 @@ func corsOrigins(o []string) []string {
 	return o
 }
 
-// metricsHandler serves /metrics.
-func (s *Server) metricsHandler(c echo.Context) error {
-	promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
-	return nil
+// MetricsHandler serves the server's Prometheus metrics. It is not on
+// the public listener (the metrics describe the server's accounts and
+// load): serve offers it on its operator listener (--metrics-addr).
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
 }
 
 // now is the clock tokens are verified at.

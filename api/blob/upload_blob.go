@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/projections/accounts"
@@ -74,10 +75,11 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	req := c.Request()
 	ctx := req.Context()
 	if h.Limiter != nil {
-		if d := h.Limiter.Charge(c.RealIP(), 1, h.PDS.Now()); !d.OK {
-			d.SetHeaders(c.Response().Header())
-			return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded"}
+		d := h.Limiter.Charge(netguard.Key(c.RealIP()), 1, h.PDS.Now())
+		if !d.OK {
+			return xrpc.TooManyRequests(c, d)
 		}
+		xrpc.RateLimit(c, d)
 	}
 	a, err := h.PDS.Accounts.Get(ctx, caller.DID)
 	if errors.Is(err, accounts.ErrNotFound) {
@@ -112,6 +114,9 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	body := &bodyReader{r: io.LimitReader(req.Body, limit+1)}
 	n, err := io.Copy(io.MultiWriter(f, sum, sn), body)
 	if body.err != nil {
+		if timedOut := xrpc.BodyTimeout(body.err); timedOut != nil {
+			return timedOut
+		}
 		return xrpc.InvalidRequest("reading the upload: %v", body.err)
 	}
 	if err != nil { // writing the temp file (a full disk answers 503)

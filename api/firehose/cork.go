@@ -107,7 +107,9 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return conn, brw, err
 	}
-	if tc, ok := conn.(*net.TCPConn); ok && w.sendBuffer > 0 {
+	// A *net.TCPConn, or a connection wrapping one (the per-address
+	// connection cap's).
+	if tc, ok := conn.(interface{ SetWriteBuffer(int) error }); ok && w.sendBuffer > 0 {
 		_ = tc.SetWriteBuffer(w.sendBuffer)
 	}
 	// net/http's writer goes to the raw connection: send anything it holds,

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/eventlog"
 )
@@ -39,6 +40,10 @@ const (
 	// across subscribers.
 	DefaultFrameCache      = 1024
 	DefaultFrameCacheBytes = 32 << 20
+	// DefaultMaxPerAddress is serve's default for MaxPerAddress: a relay
+	// holds one subscription; the cap keeps one client from holding the
+	// server's connections and the log readers behind them.
+	DefaultMaxPerAddress = 10
 
 	// maxBatchBytes ends a batch early when its frames are large.
 	maxBatchBytes = 4 << 20
@@ -84,6 +89,14 @@ type Options struct {
 	// Now is the clock the backfill window is measured against; nil means
 	// time.Now.
 	Now func() time.Time
+	// MaxPerAddress, if positive, caps the subscriptions of one client
+	// address (an IPv4 address, an IPv6 /64: netguard.Key of the request's
+	// client IP); one more is refused with 429 before the upgrade. Zero
+	// means no cap (serve sets DefaultMaxPerAddress).
+	MaxPerAddress int
+	// OnRefuse, if set, is called for each subscription refused by the
+	// per-address cap (metrics).
+	OnRefuse func()
 
 	// noRing turns the shared tail off: every subscriber reads the log
 	// itself, as before it existed (benchmarks compare the two).
@@ -148,6 +161,8 @@ type Handler struct {
 	quit     context.Context // cancelled by Shutdown
 	stopQuit context.CancelFunc
 
+	perAddr *netguard.Counter // subscriptions per client address
+
 	mu      sync.Mutex
 	closing bool
 	subs    map[*subscriber]struct{}
@@ -162,7 +177,8 @@ func New(opts *Options) *Handler {
 	if o.Log == nil {
 		panic("firehose: Options.Log is required")
 	}
-	h := &Handler{log: o.Log, opts: o, logger: o.Logger.With("component", "firehose"), subs: map[*subscriber]struct{}{}}
+	h := &Handler{log: o.Log, opts: o, logger: o.Logger.With("component", "firehose"), subs: map[*subscriber]struct{}{},
+		perAddr: netguard.NewCounter(o.MaxPerAddress)}
 	h.quit, h.stopQuit = context.WithCancel(context.Background())
 	h.m = newMetrics(h, o.Registerer)
 	h.cache = newFrameCache(o.FrameCache, o.FrameCacheBytes, h.m, h.logger)
@@ -196,6 +212,15 @@ func (h *Handler) SubscribeRepos(c echo.Context) error {
 	// The head is read before the upgrade: once the client sees the
 	// handshake complete, "live from now" means every event appended later.
 	head := h.log.Head()
+	addr := netguard.Key(c.RealIP())
+	if !h.perAddr.Acquire(addr) {
+		if h.opts.OnRefuse != nil {
+			h.opts.OnRefuse()
+		}
+		return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded",
+			Message: fmt.Sprintf("at most %d firehose subscriptions per client address", h.opts.MaxPerAddress)}
+	}
+	defer h.perAddr.Release(addr)
 	s := &subscriber{h: h}
 	s.pos.Store(uint64(head))
 	if !h.register(s) {

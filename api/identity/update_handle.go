@@ -29,10 +29,11 @@ func (h *Handlers) UpdateHandle(c echo.Context) error {
 		return &xrpc.Error{Status: http.StatusBadRequest, Name: "UnsupportedDomain", Message: "Not a supported handle domain"}
 	}
 	if h.HandleLimiter != nil {
-		if d := h.HandleLimiter.Charge(caller.DID.String(), 1, h.PDS.Now()); !d.OK {
-			d.SetHeaders(c.Response().Header())
-			return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded"}
+		d := h.HandleLimiter.Charge(caller.DID.String(), 1, h.PDS.Now())
+		if !d.OK {
+			return xrpc.TooManyRequests(c, d)
 		}
+		xrpc.RateLimit(c, d)
 	}
 	if err := h.PDS.UpdateHandle(c.Request().Context(), caller.DID, handle); err != nil {
 		return err

@@ -8,8 +8,12 @@
 // [LoginThrottle] (createSession: 30 per 5 minutes and 300 per day per
 // identifier+IP, plus a lockout after 5 consecutive failures for 15
 // minutes), [WriteLimiter] (5000 points per hour and 35000 per day per
-// account; create 3, update 2, delete 1), and the updateHandle and
-// uploadBlob limiters. Time is always passed in, for tests.
+// account; create 3, update 2, delete 1), the updateHandle and uploadBlob
+// limiters, the per-address global (3000 per 5 minutes) and createAccount
+// (100 per 5 minutes) limiters, and the admin password throttle
+// ([NewAdminThrottle]: 10 wrong passwords in a row lock an address out for
+// 15 minutes). [Binding] picks the headers of several limits charged
+// together. Time is always passed in, for tests.
 //
 // # Deviations from the reference
 //
@@ -18,4 +22,6 @@
 //     count towards it so that concurrent guesses cannot outrun it.
 //   - A charge refused by one limit is counted against none (the
 //     reference's combined limiter charges each limit separately).
+//   - Per-address limits key IPv6 clients by /64 (netguard.Key), not by
+//     the single address, and admin passwords are throttled.
 package ratelimit

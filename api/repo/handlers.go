@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atdata"
@@ -112,11 +111,11 @@ func (h *Handlers) apply(c echo.Context, did syntax.DID, writes []commit.Write, 
 				d++
 			}
 		}
-		if dec := h.Limiter.Charge(did, ratelimit.WritePoints(cr, u, d), time.Now()); !dec.OK {
-			hdr := http.Header{}
-			dec.SetHeaders(hdr)
-			return nil, &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded", Header: hdr}
+		dec := h.Limiter.Charge(did, ratelimit.WritePoints(cr, u, d), time.Now())
+		if !dec.OK {
+			return nil, xrpc.TooManyRequests(c, dec)
 		}
+		xrpc.RateLimit(c, dec)
 	}
 	return h.PDS.ApplyWrites(c.Request().Context(), did, writes, swapCommit)
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 )
@@ -95,7 +96,7 @@ func (h *Handlers) RequestPasswordReset(c echo.Context) error {
 	if in.Email == "" {
 		return xrpc.InvalidRequest("email is required")
 	}
-	if err := xrpc.Charge(c, h.PasswordResets, c.RealIP(), h.PDS.Now()); err != nil {
+	if err := xrpc.Charge(c, h.PasswordResets, netguard.Key(c.RealIP()), h.PDS.Now()); err != nil {
 		return err
 	}
 	if err := h.PDS.RequestPasswordReset(c.Request().Context(), in.Email); err != nil {
@@ -117,7 +118,7 @@ func (h *Handlers) ResetPassword(c echo.Context) error {
 	if in.Token == "" || in.Password == "" {
 		return xrpc.InvalidRequest("token and password are required")
 	}
-	if err := xrpc.Charge(c, h.TokenUses, c.RealIP(), h.PDS.Now()); err != nil {
+	if err := xrpc.Charge(c, h.TokenUses, netguard.Key(c.RealIP()), h.PDS.Now()); err != nil {
 		return err
 	}
 	if err := h.PDS.ResetPassword(c.Request().Context(), in.Token, in.Password); err != nil {
@@ -156,7 +157,7 @@ func (h *Handlers) DeleteAccount(c echo.Context) error {
 	if in.Password == "" || in.Token == "" {
 		return xrpc.InvalidRequest("password and token are required")
 	}
-	if err := xrpc.Charge(c, h.TokenUses, c.RealIP(), h.PDS.Now()); err != nil {
+	if err := xrpc.Charge(c, h.TokenUses, netguard.Key(c.RealIP()), h.PDS.Now()); err != nil {
 		return err
 	}
 	if err := h.PDS.DeleteOwnAccount(c.Request().Context(), did, in.Password, in.Token); err != nil {

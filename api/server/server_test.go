@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -72,8 +73,14 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 	if r.Status != 501 || r.Header.Get("X-Request-Id") == "" {
 		t.Fatalf("unknown method: %d, request id %q", r.Status, r.Header.Get("X-Request-Id"))
 	}
-	m := env.Do("GET", "/metrics", nil, "", nil)
-	body := string(m.Body)
+	// The metrics are the operator's (serve --metrics-addr), not on the
+	// public listener.
+	if m := env.Do("GET", "/metrics", nil, "", nil); m.Status != 404 {
+		t.Fatalf("public /metrics: %d %s", m.Status, m.Body)
+	}
+	rec := httptest.NewRecorder()
+	env.API.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
 	for _, want := range []string{
 		`pdslog_http_request_duration_seconds_count{method="com.atproto.identity.resolveHandle",status="200"} 1`,
 		`pdslog_http_request_duration_seconds_count{method="other",status="501"} 1`,

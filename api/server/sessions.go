@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/pdslog/pdslog/api/auth"
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/xrpc"
@@ -78,12 +79,12 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 		return xrpc.InvalidRequest("identifier and password are required")
 	}
 	ctx := c.Request().Context()
-	ip := c.RealIP()
+	ip := netguard.Key(c.RealIP())
 	dec := h.Throttle.Allow(in.Identifier, ip, h.PDS.Now())
 	if !dec.OK {
-		dec.SetHeaders(c.Response().Header())
-		return &xrpc.Error{Status: http.StatusTooManyRequests, Name: "RateLimitExceeded", Message: "Rate Limit Exceeded"}
+		return xrpc.TooManyRequests(c, dec)
 	}
+	xrpc.RateLimit(c, dec)
 	login, err := h.PDS.CheckPassword(ctx, in.Identifier, in.Password)
 	if errors.Is(err, pds.ErrBadLogin) {
 		h.Throttle.Fail(in.Identifier, ip, h.PDS.Now())

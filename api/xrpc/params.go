@@ -120,6 +120,9 @@ func BindJSON(c echo.Context, limit int64, v any) error {
 		if errors.As(err, &mbe) {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Name: "PayloadTooLarge", Message: fmt.Sprintf("request body is larger than %d bytes", limit)}
 		}
+		if timedOut := BodyTimeout(err); timedOut != nil {
+			return timedOut
+		}
 		return InvalidRequest("reading the body: %v", err)
 	}
 	if !utf8.Valid(body) {

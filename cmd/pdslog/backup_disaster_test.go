@@ -303,7 +303,9 @@ func TestBackupDisaster(t *testing.T) {
 	if code, out, errOut := runCmd(t, t.Context(), "replay", "--data-dir", restored, "--verify", "--log-format", "text"); code != exitOK {
 		t.Fatalf("replay --verify of the restored dir: exit %d\n%s\n%s", code, out, errOut)
 	}
-	c = startChild(t, serveArgs(restored)...)
+	// Its metrics are on the operator listener (issue 14: not public).
+	var childLog syncBuffer
+	c = startChildEnv(t, []string{"PDSLOG_METRICS_ADDR=127.0.0.1:0"}, &childLog, append(serveArgs(restored), "--log-format", "json")...)
 	base = "http://" + c.addr
 
 	// Every write acknowledged more than the RPO before the loss is there.
@@ -340,14 +342,9 @@ func TestBackupDisaster(t *testing.T) {
 	}
 
 	// The restored server ships again (a new generation), and says so.
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	mb := scrapeMetrics(t, &childLog)
 	for _, m := range []string{"pdslog_backup_lag_events", "pdslog_backup_lag_seconds", "pdslog_backup_ship_lag_seconds_bucket"} {
-		if !strings.Contains(string(mb), m) {
+		if !strings.Contains(mb, m) {
 			t.Fatalf("/metrics has no %s", m)
 		}
 	}

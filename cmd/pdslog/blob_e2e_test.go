@@ -34,7 +34,27 @@ import (
 // a real server process the test can measure and SIGKILL.
 const serveChildEnv = "PDSLOG_SERVE_CHILD_ARGS"
 
+// serveChildNofileEnv, if set, is the RLIMIT_NOFILE (soft) the serve child
+// sets on itself before serving (the Go runtime raises the soft limit to
+// the hard one at start, so it cannot be inherited).
+const serveChildNofileEnv = "PDSLOG_SERVE_CHILD_NOFILE"
+
 func serveChild(args []string) {
+	if v := os.Getenv(serveChildNofileEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		var lim syscall.Rlimit
+		if err == nil {
+			err = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		}
+		if err == nil {
+			lim.Cur = n
+			err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "serve child: RLIMIT_NOFILE:", err)
+			os.Exit(1)
+		}
+	}
 	ready := make(chan string, 1)
 	go func() { fmt.Printf("listening %s\n", <-ready) }()
 	cmd := &serveCommand{stdout: io.Discard, stderr: os.Stderr, ready: ready}
@@ -55,13 +75,20 @@ type child struct {
 
 func startChild(t testing.TB, args ...string) *child {
 	t.Helper()
+	return startChildEnv(t, nil, io.Discard, args...)
+}
+
+// startChildEnv is startChild with extra environment variables for the
+// child and its stderr (its log) going to stderr.
+func startChildEnv(t testing.TB, env []string, stderr io.Writer, args ...string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serveChildEnv+"="+strings.Join(append([]string{"--port", "0"}, args...), "\x1f"))
+	cmd.Env = append(append(os.Environ(), env...), serveChildEnv+"="+strings.Join(append([]string{"--port", "0"}, args...), "\x1f"))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = io.Discard
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

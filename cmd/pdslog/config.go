@@ -208,6 +208,7 @@ func isTerminal(w io.Writer) bool {
 type firehoseSettings struct {
 	backfill time.Duration
 	maxLag   int
+	maxPerIP int
 }
 
 func (s *firehoseSettings) register(f *flags) {
@@ -217,6 +218,9 @@ func (s *firehoseSettings) register(f *flags) {
 	f.Int(&s.maxLag, "firehose-max-lag", firehose.DefaultMaxLag,
 		"events a caught-up firehose subscriber may fall behind the head before it is dropped with ConsumerTooSlow",
 		"PDSLOG_FIREHOSE_MAX_LAG")
+	f.Int(&s.maxPerIP, "firehose-max-per-ip", firehose.DefaultMaxPerAddress,
+		"firehose subscriptions one client address (IPv4 address, IPv6 /64) may hold; more get 429 (0: no cap)",
+		"PDSLOG_FIREHOSE_MAX_PER_IP")
 }
 
 // config checks the settings and returns the firehose options.
@@ -227,5 +231,8 @@ func (s *firehoseSettings) config() (firehose.Options, error) {
 	if s.maxLag <= 0 {
 		return firehose.Options{}, usageError{fmt.Sprintf("PDSLOG_FIREHOSE_MAX_LAG: must be positive, got %d", s.maxLag)}
 	}
-	return firehose.Options{BackfillWindow: s.backfill, MaxLag: uint64(s.maxLag)}, nil
+	if s.maxPerIP < 0 {
+		return firehose.Options{}, usageError{fmt.Sprintf("PDSLOG_FIREHOSE_MAX_PER_IP: must not be negative, got %d", s.maxPerIP)}
+	}
+	return firehose.Options{BackfillWindow: s.backfill, MaxLag: uint64(s.maxLag), MaxPerAddress: s.maxPerIP}, nil
 }

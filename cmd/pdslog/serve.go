@@ -6,10 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/pdslog/pdslog/api"
+	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/eventlog"
 )
@@ -41,6 +44,8 @@ type serveCommand struct {
 	crawlers       string
 	rateLimits     bool
 	pprofAddr      string
+	metricsAddr    string
+	net            netSettings
 	blobs          blobSettings
 	proxy          proxySettings
 	firehose       firehoseSettings
@@ -50,6 +55,10 @@ type serveCommand struct {
 	email          emailSettings
 	acceptImports  bool
 	maxImportSize  int64
+
+	// current is the server of the round being served (nil while the
+	// data dir is reopened), for the metrics listener.
+	current atomic.Pointer[api.Server]
 
 	// ready, if set, receives the listening address (tests).
 	ready chan<- string
@@ -87,7 +96,9 @@ func (c *serveCommand) register(f *flags) {
 	c.mirror.register(f)
 	c.backup.register(f, true)
 	f.String(&c.pprofAddr, "pprof-addr", "", "serve Go's /debug/pprof on this address (e.g. localhost:6060) for profiling; off when empty", "PDSLOG_PPROF_ADDR")
-	f.Bool(&c.rateLimits, "rate-limits", true, "per-account write budgets, per-IP upload limits and handle-change limits (login throttling is always on)", "PDS_RATE_LIMITS_ENABLED")
+	f.String(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. localhost:9090), never on the public port; off when empty", "PDSLOG_METRICS_ADDR")
+	f.Bool(&c.rateLimits, "rate-limits", true, "per-address limits (requests, createAccount, uploads, connections, firehose subscriptions), per-account write budgets and handle-change limits; false for load tests (login and admin password throttling stay on)", "PDS_RATE_LIMITS_ENABLED")
+	c.net.register(f)
 	f.String(&c.crawlers, "crawlers", "", "comma-separated relay URLs to ask for a crawl on start and after activity (at most every 20 min)", "PDS_CRAWLERS")
 	f.Bool(&c.devMode, "dev-mode", false, "development mode: allow handle domains under reserved top-level domains (.test, .local, …) and proxying to local addresses", "PDS_DEV_MODE")
 	f.String(&c.termsOfService, "terms-of-service-url", "", "terms of service link shown by describeServer", "PDS_TERMS_OF_SERVICE_URL")
@@ -118,6 +129,16 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 			defer stopPprof()
 		}
 	}
+	// The network counters outlive a round: the listener is shared.
+	netm := api.NewNetMetrics()
+	cfg.api.Net = netm
+	if cfg.metricsAddr != "" {
+		_, stopMetrics, err := serveMetrics(cfg.metricsAddr, logger, c.current.Load)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	store, err := cfg.blobs.open(ctx, cfg.dataDir)
 	if err != nil {
 		return err
@@ -140,10 +161,11 @@ func (c *serveCommand) run(ctx context.Context, args []string) error {
 		cfg.pds.Service.Port = ln.Addr().(*net.TCPAddr).Port
 		r.pds.Service.Port = cfg.pds.Service.Port
 	}
+	ln = netguard.LimitListener(ln, cfg.maxConnsPerIP, cfg.api.TrustedProxies, func() { netm.Refused(api.RefusedConnPerAddress) })
 	// The port stays open across rounds of serving: while the data dir is
 	// reopened after a storage failure, connections get a 503, never a
 	// refused connection.
-	shared := newSharedListener(ln)
+	shared := newSharedListener(ln, logger, netm.AcceptError)
 	defer shared.Close()
 	ready := c.ready
 	for {
@@ -165,5 +187,6 @@ func (c *serveCommand) openRound(ctx context.Context, cfg *serveConfig, logger *
 	if err != nil {
 		return nil, fmt.Errorf("open data dir: %w", err)
 	}
+	c.current.Store(r.srv)
 	return r, nil
 }

@@ -31,6 +31,12 @@ type serveConfig struct {
 	crawlers   []string
 	pprofAddr  string
 	hostname   string
+	// metricsAddr, if set, is the operator listener for /metrics.
+	metricsAddr string
+	// idleTimeout and maxConnsPerIP are the public listener's limits
+	// (maxConnsPerIP 0: no cap).
+	idleTimeout   time.Duration
+	maxConnsPerIP int
 	// mirror, if set, runs the Cloudflare mirror inside serve.
 	mirror *mirrorSettings
 	// backup, if set, ships the log (PDSLOG_BACKUP_URL; serve_backup.go).
@@ -130,6 +136,10 @@ func (c *serveCommand) config() (*serveConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	trusted, err := c.net.config()
+	if err != nil {
+		return nil, err
+	}
 	mc, err := c.email.config()
 	if err != nil {
 		return nil, err
@@ -138,7 +148,12 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		return nil, bad("PDS_MAX_REPO_IMPORT_SIZE", "must be positive, got %d", c.maxImportSize)
 	}
 	cfg := &serveConfig{dataDir: c.dataDir, drain: c.drain, minFree: c.minFree, blobs: blobs.store, crawlers: crawlers,
-		pprofAddr: c.pprofAddr, hostname: c.hostname}
+		pprofAddr: c.pprofAddr, hostname: c.hostname, metricsAddr: c.metricsAddr, idleTimeout: c.net.idleTimeout,
+		maxConnsPerIP: c.net.maxConnsPerIP}
+	if !c.rateLimits {
+		// Load tests from one machine: no per-address caps either.
+		cfg.maxConnsPerIP, fh.MaxPerAddress = 0, 0
+	}
 	if c.mirrorOn {
 		if err := c.mirror.validate(true); err != nil {
 			return nil, err
@@ -175,15 +190,18 @@ func (c *serveCommand) config() (*serveConfig, error) {
 		RefuseImports:       !c.acceptImports,
 	}
 	cfg.api = api.Config{
-		AdminPassword: c.adminPassword,
-		CORSOrigins:   origins,
-		RateLimits:    c.rateLimits,
-		BlobTempDir:   blobs.tmpDir(c.dataDir),
-		BlobMaxSize:   blobs.uploadLimit,
-		MaxImportSize: c.maxImportSize,
-		Proxy:         proxyCfg,
-		Firehose:      fh,
-		Version:       version(),
+		AdminPassword:  c.adminPassword,
+		CORSOrigins:    origins,
+		RateLimits:     c.rateLimits,
+		TrustedProxies: trusted,
+		BodyTimeout:    c.net.bodyTimeout,
+		UploadTimeout:  c.net.uploadTimeout,
+		BlobTempDir:    blobs.tmpDir(c.dataDir),
+		BlobMaxSize:    blobs.uploadLimit,
+		MaxImportSize:  c.maxImportSize,
+		Proxy:          proxyCfg,
+		Firehose:       fh,
+		Version:        version(),
 	}
 	return cfg, nil
 }

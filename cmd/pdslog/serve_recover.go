@@ -31,7 +31,8 @@ var recoverPoll = time.Second
 // again and the data dir reopens, then returns it. It returns nil, nil when
 // ctx ends first (a normal shutdown).
 func (c *serveCommand) recoverStorage(ctx context.Context, cfg *serveConfig, ln *sharedListener, logger *slog.Logger) (*round, error) {
-	hs := &http.Server{Handler: http.HandlerFunc(unavailable), ReadHeaderTimeout: 10 * time.Second}
+	c.current.Store(nil)
+	hs := cfg.httpServer(http.HandlerFunc(unavailable))
 	rl := ln.round()
 	go func() { _ = hs.Serve(rl) }()
 	defer func() {
@@ -102,39 +103,99 @@ func unavailable(w http.ResponseWriter, r *http.Request) {
 // sharedListener accepts on one listener for successive servers: each
 // round's http.Server gets its own net.Listener whose Close (which
 // http.Server.Shutdown calls) ends that round without closing the port.
+//
+// Only a closed listener ends its accept loop. Any other Accept error
+// (EMFILE/ENFILE when a burst of connections used up the descriptors,
+// ECONNABORTED, ENOBUFS, …) is retried with backoff, logged once when a
+// streak of failures starts and once when accepting works again: the
+// server resumes by itself once the connections that exhausted it are
+// gone.
 type sharedListener struct {
-	ln    net.Listener
-	conns chan net.Conn
-	done  chan struct{} // closed when the real listener fails or closes
-	err   error
+	ln      net.Listener
+	logger  *slog.Logger
+	onError func() // counts each failed Accept (metrics); may be nil
+	conns   chan net.Conn
+	closing chan struct{} // closed by Close
+	done    chan struct{} // closed when the accept loop has ended
+	err     error         // why it ended; read after done
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-func newSharedListener(ln net.Listener) *sharedListener {
-	s := &sharedListener{ln: ln, conns: make(chan net.Conn, 64), done: make(chan struct{})}
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
+// Accept retry backoff: it doubles from acceptBackoffMin to
+// acceptBackoffMax, as net/http's own accept loop does.
+var (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+func newSharedListener(ln net.Listener, logger *slog.Logger, onError func()) *sharedListener {
+	s := &sharedListener{ln: ln, logger: logger, onError: onError, conns: make(chan net.Conn, 64),
+		closing: make(chan struct{}), done: make(chan struct{})}
+	go s.accept()
+	return s
+}
+
+func (s *sharedListener) accept() {
+	defer close(s.done)
+	var (
+		delay   time.Duration
+		retries int // failed Accepts in the current streak
+		since   time.Time
+	)
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				s.err = net.ErrClosed
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
 				s.err = err
-				close(s.done)
 				return
 			}
-			select {
-			case s.conns <- conn:
-			case <-s.done:
+			if s.onError != nil {
+				s.onError()
 			}
+			if retries == 0 {
+				since, delay = time.Now(), acceptBackoffMin
+				s.logger.Warn("accept failing: retrying with backoff until it works again", "err", err, "addr", s.ln.Addr().String())
+			} else {
+				delay = min(2*delay, acceptBackoffMax)
+			}
+			retries++
+			select {
+			case <-s.closing:
+				s.err = net.ErrClosed
+				return
+			case <-time.After(delay):
+			}
+			continue
 		}
-	}()
-	return s
+		if retries > 0 {
+			s.logger.Info("accepting connections again", "failed_accepts", retries, "duration", time.Since(since))
+			retries = 0
+		}
+		select {
+		case s.conns <- conn:
+		case <-s.closing:
+			_ = conn.Close()
+			s.err = net.ErrClosed
+			return
+		}
+	}
 }
 
 // Close closes the real listener (new connections are refused from then
 // on) and every connection not yet served. It may be called more than once.
 func (s *sharedListener) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.ln.Close() })
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.closeErr = s.ln.Close()
+	})
 	err := s.closeErr
 	<-s.done
 	for {

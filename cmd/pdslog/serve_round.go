@@ -76,7 +76,7 @@ func buildRound(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdo
 		logger.Warn("PDS_EMAIL_SMTP_URL is not set: no account email; email confirmation, password reset, account deletion and PLC operation codes answer an error naming it")
 	}
 	if !cfg.api.RateLimits {
-		logger.Warn("PDS_RATE_LIMITS_ENABLED=false: write, upload and handle-change limits are off (login throttling stays on)")
+		logger.Warn("PDS_RATE_LIMITS_ENABLED=false: per-address limits (requests, createAccount, uploads, connections, firehose subscriptions), write and handle-change limits are off (login and admin password throttling stay on)")
 	}
 	ac := cfg.api
 	ac.Logger = logger
@@ -103,7 +103,7 @@ func (r *round) serve(ctx context.Context, shared *sharedListener, ready chan<- 
 	defer r.close()
 	ln := shared.round()
 	logger, d := r.logger, r.pds
-	hs := &http.Server{Handler: r.srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := r.cfg.httpServer(r.srv.Handler())
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
