@@ -14,8 +14,8 @@ type resolveHandleOutput struct {
 	DID string `json:"did"`
 }
 
-// ResolveHandle serves com.atproto.identity.resolveHandle for the handles
-// this server hosts (HandleNotFound otherwise).
+// ResolveHandle serves com.atproto.identity.resolveHandle: the handles
+// this server hosts, then any other (resolve_foreign.go).
 func (h *Handlers) ResolveHandle(c echo.Context) error {
 	raw, err := xrpc.Query(c, "handle")
 	if err != nil {
@@ -27,7 +27,7 @@ func (h *Handlers) ResolveHandle(c echo.Context) error {
 	}
 	a, err := h.PDS.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
 	if errors.Is(err, accounts.ErrNotFound) {
-		return &xrpc.Error{Status: http.StatusBadRequest, Name: "HandleNotFound", Message: "Unable to resolve handle"}
+		return h.resolveForeign(c, handle.Normalize())
 	}
 	if err != nil {
 		return err

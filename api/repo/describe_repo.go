@@ -46,9 +46,12 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.resolveRepo(ctx, raw)
+	a, hosted, err := h.lookupRepo(ctx, raw)
 	if err != nil {
 		return err
+	}
+	if !hosted {
+		return repoNotFound(raw)
 	}
 	key, err := h.PDS.Keys.Get(ctx, a.DID, a.SigningKeySeq)
 	if err != nil {

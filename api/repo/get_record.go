@@ -43,11 +43,14 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 		}
 		wantCID = cc.String()
 	}
-	a, err := h.resolveRepo(ctx, raw)
+	a, hosted, err := h.lookupRepo(ctx, raw)
 	if err != nil {
 		return err
 	}
-	rec, err := h.PDS.Records.Get(ctx, a.DID, coll, rkey)
+	if !hosted {
+		return h.recordElsewhere(c)
+	}
+	rec, err := h.PDS.Records.Served(ctx, a.DID, coll, rkey)
 	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "RecordNotFound",
 		Message: "Could not locate record: at://" + a.DID.String() + "/" + coll.String() + "/" + rkey.String()}
 	if errors.Is(err, records.ErrNotFound) {

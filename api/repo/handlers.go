@@ -31,6 +31,9 @@ type Handlers struct {
 	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
 	// 0 means pds.DefaultMaxImportSize.
 	MaxImportSize int64
+	// Elsewhere, if set, answers getRecord for repos this server does not
+	// host (foreign.go).
+	Elsewhere PassThrough
 }
 
 // rkeyClock makes the record keys of creates that do not name one.

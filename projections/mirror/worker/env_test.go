@@ -149,10 +149,12 @@ func freePort(t testing.TB) int {
 type pds struct {
 	URL       string // http://127.0.0.1:PORT
 	PublicURL string // its describeRepo serviceEndpoint
-	Metrics   string // the operator listener (--metrics-addr), http://127.0.0.1:PORT
-	cmd       *exec.Cmd
-	mu        sync.Mutex
-	out       bytes.Buffer
+	// MetricsURL is its operator listener (--metrics-addr): /metrics is
+	// not on the public port.
+	MetricsURL string
+	cmd        *exec.Cmd
+	mu         sync.Mutex
+	out        bytes.Buffer
 }
 
 func (p *pds) Write(b []byte) (int, error) {
@@ -174,12 +176,11 @@ func (p *pds) output() string {
 // directory, admin credentials and the mirror inside it.
 func startPDS(t testing.TB, e *edge, plc *plcserver.Server, port int) *pds {
 	t.Helper()
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := &pds{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PublicURL: fmt.Sprintf("http://localhost:%d", port),
-		Metrics: "http://" + metricsAddr}
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := &pds{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PublicURL: fmt.Sprintf("http://localhost:%d", port), MetricsURL: "http://" + metrics}
 	cmd := exec.Command(pdslogBinary(t), "serve", "--data-dir", t.TempDir(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--plc-url", plc.URL, "--invite-required=false", "--rate-limits=false", "--admin-password", adminPass,
-		"--log-format", "json", "--mirror-cloudflare", "--blob-grace", "24h", "--metrics-addr", metricsAddr)
+		"--log-format", "json", "--mirror-cloudflare", "--blob-grace", "24h", "--metrics-addr", metrics)
 	cmd.Env = append(os.Environ(),
 		"CLOUDFLARE_ACCOUNT_ID="+cfAccount, "CLOUDFLARE_API_TOKEN="+cfToken, "CLOUDFLARE_API_BASE_URL="+e.Harness+"/client/v4",
 		"PDS_D1_DATABASE_ID="+d1ID, "PDS_R2_BUCKET="+r2Bucket, "PDS_R2_ENDPOINT="+e.Harness,
@@ -229,7 +230,7 @@ func tail(s string, n int) string {
 // headSeq is the log's head, from pdslog's metrics on the operator listener.
 func (p *pds) headSeq(t testing.TB) uint64 {
 	t.Helper()
-	resp, err := http.Get(p.Metrics + "/metrics")
+	resp, err := http.Get(p.MetricsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
