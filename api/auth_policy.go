@@ -66,7 +66,7 @@ func (s *Server) authenticate(p policy, nsid string, rule oauthRule) echo.Middle
 				return next(c)
 			case admin:
 				if err := s.checkAdmin(c, hdr); err != nil {
-					return err
+					return adminRefusal(err)
 				}
 				return next(c)
 			case optionalOrAdmin:

@@ -125,6 +125,8 @@ var oauthRules = map[string]oauthRule{
 	"com.atproto.server.resetPassword":            oauthAny,
 	"com.atproto.server.requestAccountDelete":     oauthNever,
 	"com.atproto.server.deleteAccount":            oauthAny,
+	"com.atproto.server.getAccountInviteCodes":    oauthNever,
+	"com.atproto.temp.checkSignupQueue":           oauthNever,
 
 	"com.atproto.identity.resolveHandle":                oauthAny,
 	"com.atproto.identity.updateHandle":                 oauthIdentity("handle"),

@@ -103,12 +103,23 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.server.deleteAccount", optional, sv.DeleteAccount),
 		x(post, "com.atproto.server.createInviteCode", admin, sv.CreateInviteCode),
 		x(post, "com.atproto.server.createInviteCodes", admin, sv.CreateInviteCodes),
+		x(get, "com.atproto.server.getAccountInviteCodes", access, sv.GetAccountInviteCodes),
+		x(get, "com.atproto.temp.checkSignupQueue", access, sv.CheckSignupQueue),
 
 		// com.atproto.admin
 		x(post, "com.atproto.admin.deleteAccount", admin, sv.AdminDeleteAccount),
 		x(post, "com.atproto.admin.updateSubjectStatus", admin, sv.UpdateSubjectStatus),
 		x(get, "com.atproto.admin.getSubjectStatus", admin, sv.GetSubjectStatus),
 		x(post, "com.atproto.admin.sendEmail", admin, sv.AdminSendEmail),
+		x(get, "com.atproto.admin.getAccountInfo", admin, sv.GetAccountInfo),
+		x(get, "com.atproto.admin.getAccountInfos", admin, sv.GetAccountInfos),
+		x(get, "com.atproto.admin.getInviteCodes", admin, sv.GetInviteCodes),
+		x(post, "com.atproto.admin.disableAccountInvites", admin, sv.DisableAccountInvites),
+		x(post, "com.atproto.admin.enableAccountInvites", admin, sv.EnableAccountInvites),
+		x(post, "com.atproto.admin.disableInviteCodes", admin, sv.DisableInviteCodes),
+		x(post, "com.atproto.admin.updateAccountHandle", admin, sv.UpdateAccountHandle),
+		x(post, "com.atproto.admin.updateAccountEmail", admin, sv.UpdateAccountEmail),
+		x(post, "com.atproto.admin.updateAccountPassword", admin, sv.UpdateAccountPassword),
 
 		// com.atproto.identity (an inactive account's handle resolves for
 		// its owner and the admin only, as its repo reads below)
@@ -166,9 +177,12 @@ func (s *Server) routes() []route {
 func (s *Server) route() {
 	for _, r := range s.routes() {
 		s.e.Add(r.method, r.path, r.h, s.middleware(r)...)
+		if strings.HasPrefix(r.path, "/xrpc/") && !strings.HasPrefix(r.path, "/xrpc/_") {
+			s.routeMethods(r)
+		}
 	}
 	catchAll := x(post, ":nsid", none, nil).maxJSON(maxProxiedBody)
-	s.e.Any("/xrpc/:nsid", s.notImplemented, append(s.middleware(catchAll), s.catchAllAuth)...)
+	s.e.Any("/xrpc/:nsid", s.notImplemented, append(s.middleware(catchAll), s.checkMethod, s.catchAllAuth)...)
 }
 
 // middleware is what r declares, in order: its per-address limits, its

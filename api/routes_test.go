@@ -108,6 +108,12 @@ func TestPoliciesEnforced(t *testing.T) {
 					t.Errorf("%s with credentials %q: %d %s, want 401", r.Path, cred[:min(len(cred), 10)], got.Status, got.Body)
 				}
 			}
+			// A right password ends the run of wrong ones, so the admin
+			// throttle's lockout (ratelimit.AdminMaxFailures in a row)
+			// does not answer for the next route.
+			if got := env.Do("GET", "/xrpc/com.atproto.admin.getInviteCodes", nil, apitest.AdminAuth(apitest.AdminPassword), nil); got.Status != 200 {
+				t.Fatalf("admin with the right password: %d %s", got.Status, got.Body)
+			}
 		case "optional", "optionalOrAdmin":
 			// A bad access token is refused, not ignored.
 			if got := env.Do(r.Method, r.Path, nil, "not-a-token", body); got.Status < 400 || got.Status >= 500 {

@@ -18,6 +18,7 @@ import (
 	"github.com/pdslog/pdslog/api/netguard"
 	"github.com/pdslog/pdslog/api/oauth"
 	"github.com/pdslog/pdslog/api/pds"
+	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
 	"github.com/pdslog/pdslog/api/proxy"
 	"github.com/pdslog/pdslog/api/ratelimit"
 	"github.com/pdslog/pdslog/api/repo"
@@ -67,6 +68,9 @@ type Config struct {
 	// Proxy, if set, forwards the XRPC methods nothing here serves (by
 	// atproto-proxy header or default route) and serves read-after-write.
 	Proxy *proxy.Config
+	// HandleResolver, if set, resolves handles hosted elsewhere for
+	// resolveHandle; nil: one built from Proxy's settings (handles.go).
+	HandleResolver *pdsidentity.HandleResolver
 	// Firehose configures com.atproto.sync.subscribeRepos; its Log, Logger
 	// and Registerer are the server's.
 	Firehose firehose.Options
@@ -144,10 +148,11 @@ func New(p *pds.PDS, cfg Config) *Server {
 		s.server.PasswordResets = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitPasswordResetDay, ratelimit.LimitPasswordResetHour)
 		s.server.TokenUses = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitTokenUse5Min)
 	}
-	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles, Privileged: s.sync.Privileged}
+	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles, Privileged: s.sync.Privileged, Foreign: foreignHandles(cfg)}
 	s.blob = &blob.Handlers{PDS: p, TempDir: cfg.BlobTempDir, MaxSize: cfg.BlobMaxSize, Limiter: uploads, RepoGate: s.sync.Gate}
 	if cfg.Proxy != nil {
 		s.proxy = proxy.New(*cfg.Proxy, proxy.Deps{PDS: p, Logger: cfg.Logger.With("component", "proxy")})
+		s.repo.Elsewhere = s.proxy
 	}
 	s.actor = &actor.Handlers{PDS: p, Proxy: s.proxy}
 	fo := cfg.Firehose

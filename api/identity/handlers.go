@@ -18,4 +18,7 @@ type Handlers struct {
 	// its status (its owner or the admin), refusing basic credentials that
 	// are not the admin's (sync.Handlers.Privileged). nil: only the owner.
 	Privileged func(c echo.Context, did syntax.DID) (bool, error)
+	// Foreign resolves handles hosted elsewhere (resolve_foreign.go); nil:
+	// resolveHandle answers for this server's accounts only.
+	Foreign *ForeignHandles
 }

@@ -14,10 +14,10 @@ type resolveHandleOutput struct {
 	DID string `json:"did"`
 }
 
-// ResolveHandle serves com.atproto.identity.resolveHandle for the handles
-// this server hosts (HandleNotFound otherwise). The handle of an account
-// that is not active (taken down, deactivated) resolves only for its owner
-// and the admin.
+// ResolveHandle serves com.atproto.identity.resolveHandle: the handles
+// this server hosts, then any other (resolve_foreign.go). The handle of an
+// account that is not active (taken down, deactivated) resolves only for
+// its owner and the admin.
 func (h *Handlers) ResolveHandle(c echo.Context) error {
 	raw, err := xrpc.Query(c, "handle")
 	if err != nil {
@@ -30,7 +30,7 @@ func (h *Handlers) ResolveHandle(c echo.Context) error {
 	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "HandleNotFound", Message: "Unable to resolve handle"}
 	a, err := h.PDS.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
 	if errors.Is(err, accounts.ErrNotFound) {
-		return notFound
+		return h.resolveForeign(c, handle.Normalize())
 	}
 	if err != nil {
 		return err

@@ -311,39 +311,6 @@ func (p *PDS) SetActive(ctx context.Context, did syntax.DID, active bool) error 
 	return err
 }
 
-// SetTakedown takes did's account down (#account {active: false, status:
-// takendown}, and every session revoked in the same append) or reverses a
-// takedown (active again; the revoked sessions stay revoked). It reports
-// whether anything changed.
-func (p *PDS) SetTakedown(ctx context.Context, did syntax.DID, applied bool) (bool, error) {
-	unlock := p.Lock(did)
-	defer unlock()
-	a, err := p.account(ctx, did)
-	if err != nil {
-		return false, err
-	}
-	taken := a.Status == StatusTakendown
-	var evs []*eventlog.Event
-	switch {
-	case applied && !taken:
-		// Every refresh token of the account dies with the takedown, in
-		// the same append (the reference's revokeRefreshTokensByDid in the
-		// takedown's transaction): no token minted before it refreshes
-		// into a session after it, even once it is reversed.
-		revoke, err := events.New(did, &events.SessionRevoked{Reason: "takedown"})
-		if err != nil {
-			return false, err
-		}
-		evs = append(evs, &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: StatusTakendown}}, revoke)
-	case !applied && taken:
-		evs = append(evs, &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}})
-	default:
-		return false, nil
-	}
-	_, err = p.commit(ctx, evs...)
-	return err == nil, err
-}
-
 // DeleteAccount deletes did's account: it appends the #account {active:
 // false, status: deleted} event — kept forever, so relays and AppViews
 // learn of the deletion — then purges every earlier event of the account

@@ -78,8 +78,9 @@ func (r *idleReader) Read(b []byte) (int, error) {
 }
 
 // send forwards the request being served to t as method nsid on behalf of
-// iss, with a fresh service-auth token, and returns once the upstream's
-// status and headers are in (or HeadersTimeout passed).
+// iss, with a fresh service-auth token (none when iss is ""), and returns
+// once the upstream's status and headers are in (or HeadersTimeout
+// passed).
 func (p *Proxy) send(c echo.Context, t *Target, nsid syntax.NSID, iss syntax.DID, m mode) (*upstream, error) {
 	req := c.Request()
 	base, err := url.Parse(t.URL)
@@ -89,9 +90,11 @@ func (p *Proxy) send(c echo.Context, t *Target, nsid syntax.NSID, iss syntax.DID
 	if err := ssrf.CheckURL(base, !p.cfg.DisableSSRFProtection); err != nil {
 		return nil, p.refused(t, err)
 	}
-	tok, err := p.signer.Sign(req.Context(), iss, p.audience(t), nsid)
-	if err != nil {
-		return nil, err
+	var tok string // iss "": a call without credentials (PassThrough)
+	if iss != "" {
+		if tok, err = p.signer.Sign(req.Context(), iss, p.audience(t), nsid); err != nil {
+			return nil, err
+		}
 	}
 	dest := url.URL{Scheme: base.Scheme, Host: base.Host, Path: "/xrpc/" + nsid.String(), RawQuery: req.URL.RawQuery}
 
@@ -135,7 +138,9 @@ func (p *Proxy) send(c echo.Context, t *Target, nsid syntax.NSID, iss syntax.DID
 		ae = "identity"
 	}
 	out.Header.Set("Accept-Encoding", ae)
-	out.Header.Set("Authorization", "Bearer "+tok)
+	if tok != "" {
+		out.Header.Set("Authorization", "Bearer "+tok)
+	}
 	out.Header.Set("User-Agent", "pdslog")
 
 	resp, err := p.client.Do(out)

@@ -61,7 +61,7 @@ func TestOAuthTakedown(t *testing.T) {
 	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 200 {
 		t.Fatalf("getSession: %d %s", r.Status, r.Body)
 	}
-	if _, err := env.PDS.SetTakedown(t.Context(), u.DID, true); err != nil {
+	if err := env.PDS.TakedownAccount(t.Context(), u.DID, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 401 || r.ErrorName() != "AccountTakedown" {

@@ -77,6 +77,12 @@ type Config struct {
 	HeadersTimeout  time.Duration
 	BodyTimeout     time.Duration
 	MaxResponseSize int64
+	// HandleNameservers ("host:port") answer the DNS questions of
+	// resolveHandle for handles hosted elsewhere (PDSLOG_HANDLE_NAMESERVERS;
+	// none: the system's resolver); HandleBackupNameservers are asked when
+	// they say a record does not exist (PDS_HANDLE_BACKUP_NAMESERVERS).
+	HandleNameservers       []string
+	HandleBackupNameservers []string
 	// DID document cache; zero means the resolve.go defaults.
 	DIDCacheStaleTTL time.Duration
 	DIDCacheMaxTTL   time.Duration

@@ -48,9 +48,12 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.resolveRepo(ctx, raw)
+	a, hosted, err := h.lookupRepo(ctx, raw)
 	if err != nil {
 		return err
+	}
+	if !hosted {
+		return repoNotFound(raw)
 	}
 	// assertRepoAvailability: the status's error to anyone but the owner
 	// and the admin.

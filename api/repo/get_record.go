@@ -44,9 +44,12 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 		}
 		wantCID = cc.String()
 	}
-	a, err := h.resolveRepo(ctx, raw)
+	a, hosted, err := h.lookupRepo(ctx, raw)
 	if err != nil {
 		return err
+	}
+	if !hosted {
+		return h.recordElsewhere(c)
 	}
 	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "RecordNotFound",
 		Message: "Could not locate record: at://" + a.DID.String() + "/" + coll.String() + "/" + rkey.String()}
@@ -58,7 +61,7 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 	} else if !ok {
 		return notFound
 	}
-	rec, err := h.PDS.Records.Get(ctx, a.DID, coll, rkey)
+	rec, err := h.PDS.Records.Served(ctx, a.DID, coll, rkey)
 	if errors.Is(err, records.ErrNotFound) {
 		return notFound
 	}

@@ -36,6 +36,9 @@ type Handlers struct {
 	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
 	// 0 means pds.DefaultMaxImportSize.
 	MaxImportSize int64
+	// Elsewhere, if set, answers getRecord for repos this server does not
+	// host (foreign.go).
+	Elsewhere PassThrough
 }
 
 // mayRead reports whether the caller may read a's repo: anyone while it is

@@ -6,9 +6,9 @@ import (
 	"net/http"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"github.com/ipfs/go-cid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/xrpc"
 	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/blobs"
@@ -21,6 +21,7 @@ const (
 	subjectRecord = "com.atproto.repo.strongRef"
 )
 
+// statusAttr is com.atproto.admin.defs#statusAttr.
 type statusAttr struct {
 	Applied bool   `json:"applied"`
 	Ref     string `json:"ref,omitempty"`
@@ -38,14 +39,22 @@ func accountNotFound() *xrpc.Error {
 	return &xrpc.Error{Status: http.StatusBadRequest, Name: "AccountNotFound", Message: "account not found"}
 }
 
-// UpdateSubjectStatus serves com.atproto.admin.updateSubjectStatus for
-// accounts (takedown: #account {active: false, status: "takendown"};
-// reversal: active again) and blobs (takedown quarantines: the bytes are
-// kept but not served). Record takedowns are refused as unsupported.
+// subjectNotFound is the reference's answer for a subject it has no state of.
+func subjectNotFound() *xrpc.Error {
+	return &xrpc.Error{Status: http.StatusBadRequest, Name: "NotFound", Message: "Subject not found"}
+}
+
+// UpdateSubjectStatus serves com.atproto.admin.updateSubjectStatus, as the
+// reference: takedown (with the moderator's ref) of an account
+// (#account takendown, sessions end), of a record (no longer served by
+// getRecord and listRecords, kept in the repo) or of a blob (quarantined:
+// kept, not served), each reversible; deactivated (de)activates an
+// account. The answer echoes the subject and the takedown.
 func (h *Handlers) UpdateSubjectStatus(c echo.Context) error {
 	var in struct {
-		Subject  json.RawMessage `json:"subject"`
-		Takedown *statusAttr     `json:"takedown"`
+		Subject     json.RawMessage `json:"subject"`
+		Takedown    *statusAttr     `json:"takedown"`
+		Deactivated *statusAttr     `json:"deactivated"`
 	}
 	if err := xrpc.BindJSON(c, 150<<10, &in); err != nil {
 		return err
@@ -54,90 +63,125 @@ func (h *Handlers) UpdateSubjectStatus(c echo.Context) error {
 	if err := json.Unmarshal(in.Subject, &sub); err != nil || sub.Type == "" {
 		return xrpc.InvalidRequest("subject must be a typed object")
 	}
+	if in.Takedown != nil && in.Takedown.Applied && in.Deactivated != nil && !in.Deactivated.Applied {
+		return xrpc.InvalidRequest("Cannot activate and takedown an account at the same time")
+	}
 	ctx := c.Request().Context()
 	switch sub.Type {
 	case subjectRepo, subjectBlob:
-	case subjectRecord:
-		return xrpc.InvalidRequest("record takedowns are not supported by this server")
-	default:
-		return xrpc.InvalidRequest("unknown subject type %q", sub.Type)
-	}
-	did, err := xrpc.ParseDID("subject.did", sub.DID)
-	if err != nil {
-		return err
-	}
-	if _, err := h.PDS.Accounts.Get(ctx, did); errors.Is(err, accounts.ErrNotFound) {
-		return accountNotFound()
-	} else if err != nil {
-		return err
-	}
-	out := map[string]any{"subject": json.RawMessage(in.Subject)}
-	if in.Takedown == nil {
-		return c.JSON(http.StatusOK, out)
-	}
-	out["takedown"] = in.Takedown
-	switch sub.Type {
-	case subjectRepo:
-		if _, err := h.PDS.SetTakedown(ctx, did, in.Takedown.Applied); err != nil {
-			return err
-		}
-	case subjectBlob:
-		bc, err := xrpc.ParseCID("subject.cid", sub.CID)
+		did, err := xrpc.ParseDID("subject.did", sub.DID)
 		if err != nil {
 			return err
 		}
-		if _, err := h.PDS.SetQuarantine(ctx, did, bc, in.Takedown.Applied); err != nil {
+		if _, err := h.PDS.Accounts.Get(ctx, did); errors.Is(err, accounts.ErrNotFound) {
+			return accountNotFound()
+		} else if err != nil {
 			return err
 		}
+	case subjectRecord:
+		if _, err := xrpc.ParseCID("subject.cid", sub.CID); err != nil {
+			return err
+		}
+	default:
+		return xrpc.InvalidRequest("Invalid subject (%s)", sub.Type)
+	}
+	if t := in.Takedown; t != nil {
+		switch sub.Type {
+		case subjectRepo:
+			if err := h.PDS.TakedownAccount(ctx, syntax.DID(sub.DID), t.Applied, t.Ref); err != nil {
+				return err
+			}
+		case subjectRecord:
+			uri, err := syntax.ParseATURI(sub.URI)
+			if err != nil {
+				return xrpc.InvalidRequest("subject.uri must be an at:// URI")
+			}
+			if err := h.PDS.TakedownRecord(ctx, uri, t.Applied, t.Ref); err != nil {
+				return err
+			}
+		case subjectBlob:
+			bc, err := xrpc.ParseCID("subject.cid", sub.CID)
+			if err != nil {
+				return err
+			}
+			if _, err := h.PDS.SetQuarantine(ctx, syntax.DID(sub.DID), bc, t.Applied); err != nil {
+				return err
+			}
+		}
+	}
+	if d := in.Deactivated; d != nil && sub.Type == subjectRepo {
+		if err := h.PDS.SetActive(ctx, syntax.DID(sub.DID), !d.Applied); err != nil {
+			return err
+		}
+	}
+	out := map[string]any{"subject": json.RawMessage(in.Subject)}
+	if in.Takedown != nil {
+		out["takedown"] = in.Takedown
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-// GetSubjectStatus serves com.atproto.admin.getSubjectStatus for an
-// account (did) or a blob (did + blob).
+// GetSubjectStatus serves com.atproto.admin.getSubjectStatus, as the
+// reference: a blob (did + blob), a record (uri: its current cid) or an
+// account (did: takedown with its ref, and deactivated); NotFound for a
+// subject this server holds nothing of.
 func (h *Handlers) GetSubjectStatus(c echo.Context) error {
-	if c.QueryParam("uri") != "" {
-		return xrpc.InvalidRequest("record takedowns are not supported by this server")
-	}
-	did, err := xrpc.ParseDID("did", c.QueryParam("did"))
-	if err != nil {
-		return err
-	}
 	ctx := c.Request().Context()
-	acct, err := h.PDS.Accounts.Get(ctx, did)
-	if errors.Is(err, accounts.ErrNotFound) {
-		return accountNotFound()
-	}
-	if err != nil {
-		return err
-	}
-	if raw := c.QueryParam("blob"); raw != "" {
-		bc, err := xrpc.ParseCID("blob", raw)
+	rawDID, rawURI, rawBlob := c.QueryParam("did"), c.QueryParam("uri"), c.QueryParam("blob")
+	switch {
+	case rawBlob != "":
+		if rawDID == "" {
+			return xrpc.InvalidRequest("Must provide a did to request blob state")
+		}
+		did, err := xrpc.ParseDID("did", rawDID)
 		if err != nil {
 			return err
 		}
-		quarantined, err := h.blobQuarantined(c, did, bc)
+		bc, err := xrpc.ParseCID("blob", rawBlob)
+		if err != nil {
+			return err
+		}
+		b, err := h.PDS.Blobs.Get(ctx, did, bc)
+		if errors.Is(err, blobs.ErrNotFound) {
+			return subjectNotFound()
+		}
 		if err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, map[string]any{"subject": subject{Type: subjectBlob, DID: did.String(), CID: bc.String()},
-			"takedown": statusAttr{Applied: quarantined}})
+			"takedown": statusAttr{Applied: b.Quarantined}})
+	case rawURI != "":
+		uri, err := syntax.ParseATURI(rawURI)
+		if err != nil {
+			return xrpc.InvalidRequest("uri must be an at:// URI")
+		}
+		st, err := h.PDS.RecordTakedownStatus(ctx, uri)
+		if errors.Is(err, pds.ErrRecordNotFound) || errors.Is(err, pds.ErrInvalidInput) {
+			return subjectNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{"subject": subject{Type: subjectRecord, URI: uri.String(), CID: st.CID},
+			"takedown": statusAttr{Applied: st.TakenDown, Ref: st.TakedownRef}})
+	case rawDID != "":
+		did, err := xrpc.ParseDID("did", rawDID)
+		if err != nil {
+			return err
+		}
+		acct, err := h.PDS.Accounts.Get(ctx, did)
+		if errors.Is(err, accounts.ErrNotFound) {
+			return subjectNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		takedown := statusAttr{Applied: acct.Status == pds.StatusTakendown}
+		if takedown.Applied {
+			takedown.Ref = acct.TakedownRef
+		}
+		return c.JSON(http.StatusOK, map[string]any{"subject": subject{Type: subjectRepo, DID: did.String()},
+			"takedown": takedown, "deactivated": statusAttr{Applied: acct.Status == pds.StatusDeactivated}})
 	}
-	out := map[string]any{"subject": subject{Type: subjectRepo, DID: did.String()},
-		"takedown": statusAttr{Applied: acct.Status == "takendown"}}
-	if acct.Status == "deactivated" {
-		out["deactivated"] = statusAttr{Applied: true}
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func (h *Handlers) blobQuarantined(c echo.Context, did syntax.DID, bc cid.Cid) (bool, error) {
-	b, err := h.PDS.Blobs.Get(c.Request().Context(), did, bc)
-	if errors.Is(err, blobs.ErrNotFound) {
-		return false, &xrpc.Error{Status: http.StatusBadRequest, Name: "BlobNotFound", Message: "Blob not found"}
-	}
-	if err != nil {
-		return false, err
-	}
-	return b.Quarantined, nil
+	return xrpc.InvalidRequest("No provided subject")
 }

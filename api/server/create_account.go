@@ -25,6 +25,7 @@ type createAccountOutput struct {
 	RefreshJwt string `json:"refreshJwt"`
 	Handle     string `json:"handle"`
 	DID        string `json:"did"`
+	DIDDoc     any    `json:"didDoc,omitempty"`
 }
 
 // CreateAccount serves com.atproto.server.createAccount (pds.CreateAccount
@@ -57,5 +58,6 @@ func (h *Handlers) CreateAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, createAccountOutput{AccessJwt: sess.AccessJwt, RefreshJwt: sess.RefreshJwt, Handle: a.Handle.String(), DID: a.DID.String()})
+	return c.JSON(http.StatusOK, createAccountOutput{AccessJwt: sess.AccessJwt, RefreshJwt: sess.RefreshJwt, Handle: a.Handle.String(), DID: a.DID.String(),
+		DIDDoc: h.signupDIDDoc(c.Request().Context(), a, did != "")})
 }

@@ -11,8 +11,8 @@ type describeServerOutput struct {
 	AvailableUserDomains      []string `json:"availableUserDomains"`
 	InviteCodeRequired        bool     `json:"inviteCodeRequired"`
 	PhoneVerificationRequired bool     `json:"phoneVerificationRequired"`
-	Links                     *links   `json:"links,omitempty"`
-	Contact                   *contact `json:"contact,omitempty"`
+	Links                     links    `json:"links"`
+	Contact                   contact  `json:"contact"`
 	// BlobUploadLimit is pdslog's own field (lexicon objects are open):
 	// clients can size uploads without trial and error.
 	BlobUploadLimit int64 `json:"blobUploadLimit,omitempty"`
@@ -31,11 +31,8 @@ type contact struct {
 func (h *Handlers) DescribeServer(c echo.Context) error {
 	out := describeServerOutput{DID: h.PDS.Service.DID().String(), AvailableUserDomains: h.PDS.Service.HandleDomains,
 		InviteCodeRequired: h.PDS.Service.InviteRequired, BlobUploadLimit: h.PDS.Service.BlobUploadLimit}
-	if h.PDS.Service.PrivacyPolicy != "" || h.PDS.Service.TermsOfService != "" {
-		out.Links = &links{PrivacyPolicy: h.PDS.Service.PrivacyPolicy, TermsOfService: h.PDS.Service.TermsOfService}
-	}
-	if h.PDS.Service.ContactEmail != "" {
-		out.Contact = &contact{Email: h.PDS.Service.ContactEmail}
-	}
+	// Always there, empty when unset, as the reference answers.
+	out.Links = links{PrivacyPolicy: h.PDS.Service.PrivacyPolicy, TermsOfService: h.PDS.Service.TermsOfService}
+	out.Contact = contact{Email: h.PDS.Service.ContactEmail}
 	return c.JSON(http.StatusOK, out)
 }

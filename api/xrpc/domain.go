@@ -32,6 +32,7 @@ var domainErrors = []struct {
 	{pds.ErrImportTooLarge, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrIncompatibleDIDDoc, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrRepoNotFound, http.StatusBadRequest, "InvalidRequest", ""},
+	{pds.ErrRecordNotFound, http.StatusBadRequest, "RecordNotFound", ""},
 	{pds.ErrRepoInactive, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrSwapCommit, http.StatusBadRequest, "InvalidSwap", ""},
 	{pds.ErrConcurrentWrite, http.StatusBadRequest, "InvalidSwap", ""},

@@ -16,6 +16,7 @@ import (
 	"github.com/pdslog/pdslog/api/apitest/jsclient"
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/pds"
+	"github.com/pdslog/pdslog/api/pds/identity/identitytest"
 	"github.com/pdslog/pdslog/api/pds/mail/mailtest"
 	"github.com/pdslog/pdslog/eventlog"
 )
@@ -26,7 +27,7 @@ var jsclientSteps = []string{
 	"describeServer",
 	"createAccount.invalidHandle", "createAccount.unsupportedDomain", "createAccount.invalidInviteCode", "createAccount",
 	"getSession", "login.handle", "login.email", "login.wrongPassword",
-	"post", "createRecord", "putRecord.profile", "getRecord", "listRecords", "applyWrites", "deleteRecord",
+	"post", "post.mention", "createRecord", "putRecord.profile", "getRecord", "listRecords", "applyWrites", "deleteRecord",
 	"error.recordNotFound", "error.invalidSwap", "error.badToken",
 	"describeRepo", "resolveHandle",
 	"createAppPassword", "login.appPassword",
@@ -53,6 +54,12 @@ func TestServeWithAtprotoAPI(t *testing.T) {
 	dir := t.TempDir()
 	const jwtSecret, adminPassword = "jsclient-test-jwt-secret", "jsclient-admin"
 	t.Setenv("PDS_EMAIL_SMTP_URL", smtpSrv.URL())
+	// A handle hosted elsewhere, resolvable only by its DNS record (a
+	// real DNS server serve is pointed at): the script mentions it.
+	world := identitytest.StartWorld(t)
+	const mentionHandle, mentionDID = "friend.elsewhere.social", "did:plc:friendelsewhere000000000"
+	world.DNS.SetTXT(mentionHandle, "did="+mentionDID)
+	t.Setenv("PDSLOG_HANDLE_NAMESERVERS", world.DNS.Addr)
 	addr, _, stop := startServe(t, "--data-dir", dir, "--plc-url", plcSrv.URL, "--jwt-secret", jwtSecret, "--admin-password", adminPassword)
 	running := true
 	defer func() {
@@ -71,7 +78,7 @@ func TestServeWithAtprotoAPI(t *testing.T) {
 	}
 
 	steps := jsclient.Run(t, host, invite.Code, jsclient.Options{Handle: "jsclient.test", Email: "jsclient@example.com",
-		Password: "jsclient-password-1", JWTSecret: jwtSecret, MailInbox: inbox.URL})
+		Password: "jsclient-password-1", JWTSecret: jwtSecret, MailInbox: inbox.URL, MentionHandle: mentionHandle, MentionDID: mentionDID})
 	if got := names(steps); !slices.Equal(got, jsclientSteps) {
 		t.Fatalf("steps run:\n  %v\nwant:\n  %v", got, jsclientSteps)
 	}

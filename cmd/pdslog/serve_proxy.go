@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	pdsidentity "github.com/pdslog/pdslog/api/pds/identity"
@@ -25,6 +27,7 @@ type proxySettings struct {
 	maxResponseSize                    int64
 	didStaleTTL, didMaxTTL             time.Duration
 	resolveTimeout                     time.Duration
+	handleNS, handleBackupNS           string
 }
 
 func (p *proxySettings) register(f *flags) {
@@ -42,6 +45,8 @@ func (p *proxySettings) register(f *flags) {
 	f.Int64(&p.maxResponseSize, "proxy-max-response-size", proxy.DefaultMaxResponseSize, "largest proxied answer, in bytes", "PDS_PROXY_MAX_RESPONSE_SIZE")
 	f.Duration(&p.didStaleTTL, "did-cache-stale-ttl", pdsidentity.DefaultDIDCacheStaleTTL, "how long a cached DID document is used before it is refreshed in the background", "PDS_DID_CACHE_STALE_TTL")
 	f.Duration(&p.didMaxTTL, "did-cache-max-ttl", pdsidentity.DefaultDIDCacheMaxTTL, "how long a cached DID document is used at all", "PDS_DID_CACHE_MAX_TTL")
+	f.String(&p.handleNS, "handle-nameservers", "", "comma-separated host:port of the DNS servers asked for the _atproto TXT records of handles hosted elsewhere (default: the system's)", "PDSLOG_HANDLE_NAMESERVERS")
+	f.String(&p.handleBackupNS, "handle-backup-nameservers", "", "comma-separated host:port of DNS servers asked when the first say a handle has no record", "PDS_HANDLE_BACKUP_NAMESERVERS")
 	f.Duration(&p.resolveTimeout, "id-resolver-timeout", pdsidentity.DefaultResolveTimeout, "how long a DID resolution may take", "PDS_ID_RESOLVER_TIMEOUT")
 }
 
@@ -84,6 +89,12 @@ func (p *proxySettings) config(plcURL string, devMode bool) (*proxy.Config, erro
 	if cfg.AppView, err = p.service("PDS_BSKY_APP_VIEW_URL", p.appViewURL, "PDS_BSKY_APP_VIEW_DID", p.appViewDID, guard); err != nil {
 		return nil, err
 	}
+	if cfg.HandleNameservers, err = nameservers("PDSLOG_HANDLE_NAMESERVERS", p.handleNS); err != nil {
+		return nil, err
+	}
+	if cfg.HandleBackupNameservers, err = nameservers("PDS_HANDLE_BACKUP_NAMESERVERS", p.handleBackupNS); err != nil {
+		return nil, err
+	}
 	if cfg.ModService, err = p.service("PDS_MOD_SERVICE_URL", p.modURL, "PDS_MOD_SERVICE_DID", p.modDID, guard); err != nil {
 		return nil, err
 	}
@@ -119,4 +130,26 @@ func countVerbs(s string) int {
 		}
 	}
 	return n
+}
+
+// nameservers parses a comma-separated list of DNS servers, each host or
+// host:port (port 53 when not given).
+func nameservers(env, raw string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(raw, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if h, port, err := net.SplitHostPort(s); err == nil && (h == "" || port == "") {
+			return nil, usageError{fmt.Sprintf("%s: %q is not host or host:port", env, s)}
+		} else if err != nil {
+			if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") && strings.Count(s, ":") == 1 {
+				return nil, usageError{fmt.Sprintf("%s: %q is not host or host:port", env, s)}
+			}
+			s = net.JoinHostPort(strings.Trim(s, "[]"), "53")
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

@@ -121,4 +121,7 @@ var catalogue = map[string]func() Payload{
 	TypeOAuthRevoked:       func() Payload { return new(OAuthRevoked) },
 	TypeKeyReserved:        func() Payload { return new(KeyReserved) },
 	TypeDeletionScheduled:  func() Payload { return new(DeletionScheduled) },
+	TypeAccountTakedown:    func() Payload { return new(AccountTakedown) },
+	TypeRecordTakedown:     func() Payload { return new(RecordTakedown) },
+	TypeAccountInvites:     func() Payload { return new(AccountInvites) },
 }

@@ -76,6 +76,9 @@ func samples(t *testing.T) []events.Payload {
 		&events.OAuthRevoked{ID: "ses-0a1b2c3d4e5f60718293a4b5c6d7e8f9", Reason: "refresh token replayed"},
 		&events.KeyReserved{Key: goldenKey},
 		&events.DeletionScheduled{At: "2026-02-01T00:00:00Z"},
+		&events.AccountTakedown{Applied: true, Ref: "1767323045"},
+		&events.RecordTakedown{Collection: "app.bsky.feed.post", RKey: "3jzfcijpj2z2a", Applied: true, Ref: "ozone-42"},
+		&events.AccountInvites{Disabled: true},
 	}
 }
 

@@ -46,6 +46,13 @@ type Account struct {
 	InviteCode      string       `json:"inviteCode,omitempty"`
 	Active          bool         `json:"active"`
 	Status          string       `json:"status,omitempty"` // "" when active
+	// Admin state (moderation.go): when the address was confirmed and
+	// the account deactivated (event times), the takedown's ref, and
+	// whether the account's own invite codes are off.
+	EmailConfirmedAt string `json:"emailConfirmedAt,omitempty"`
+	DeactivatedAt    string `json:"deactivatedAt,omitempty"`
+	TakedownRef      string `json:"takedownRef,omitempty"`
+	InvitesDisabled  bool   `json:"invitesDisabled,omitempty"`
 }
 
 // SessionState is a refresh token's state.
@@ -60,6 +67,9 @@ type InviteState struct {
 	events.InviteCreated
 	Disabled bool         `json:"disabled,omitempty"`
 	UsedBy   []syntax.DID `json:"usedBy,omitempty"`
+	// UsedAt[i] is when UsedBy[i] signed up ("" for uses recorded before
+	// the field existed).
+	UsedAt []string `json:"usedAt,omitempty"`
 }
 
 // Projection is the accounts projection on a projections.Store.
@@ -149,6 +159,7 @@ func apply(w *projections.Writer, ev *eventlog.Event) error {
 			return nil
 		}
 		a.Active, a.Status = ev.Account.Active, ev.Account.Status
+		noteDeactivation(&a, ev)
 		if a.Active {
 			if err := unschedule(w, ev.DID); err != nil {
 				return err
@@ -213,6 +224,8 @@ var privateAppliers = map[string]privateApplier{
 	events.TypeEmailTokenUsed:     typed(applyTokenUsed),
 	events.TypeEmailAuthFactor:    typed(applyEmailAuthFactor),
 	events.TypeDeletionScheduled:  typed(applyDeletionScheduled),
+	events.TypeAccountTakedown:    typed(applyAccountTakedown),
+	events.TypeAccountInvites:     typed(applyAccountInvites),
 }
 
 type privateApplier func(w *projections.Writer, ev *eventlog.Event, a *Account) (save bool, err error)
@@ -259,7 +272,10 @@ func applyCreated(w *projections.Writer, ev *eventlog.Event, a *Account, c *even
 	if ok, err := getJSON(w, inviteKey(c.InviteCode), &inv); err != nil || !ok {
 		return true, err
 	}
-	inv.UsedBy = append(inv.UsedBy, ev.DID)
+	for len(inv.UsedAt) < len(inv.UsedBy) {
+		inv.UsedAt = append(inv.UsedAt, "")
+	}
+	inv.UsedBy, inv.UsedAt = append(inv.UsedBy, ev.DID), append(inv.UsedAt, c.CreatedAt)
 	return true, setJSON(w, inviteKey(c.InviteCode), &inv)
 }
 
@@ -274,6 +290,7 @@ func applyEmail(w *projections.Writer, ev *eventlog.Event, a *Account, e *events
 			return false, err
 		}
 	}
+	noteEmailConfirmation(a, ev, e)
 	a.Email, a.EmailConfirmed = e.Email, e.Confirmed
 	return true, w.Set(emailKey(e.Email), []byte(ev.DID))
 }

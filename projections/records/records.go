@@ -33,6 +33,7 @@ var ErrNotFound = errors.New("records: not found")
 //
 //	did 0x00 'r' collection 0x00 rkey -> uvarint(len(cid)) cid record-bytes
 //	did 0x00 'c' collection           -> uvarint count of records
+//	did 0x00 't' collection 0x00 rkey -> takedown ref (takedown.go)
 type Projection struct{ *projections.KV }
 
 // New returns the records projection stored in s.
@@ -110,6 +111,8 @@ func apply(w *projections.Writer, c *counts, ev *eventlog.Event) error {
 			return w.DeletePrefix(repoPrefix(ev.DID))
 		}
 		return nil
+	case eventlog.KindPrivate:
+		return applyPrivate(w, ev)
 	case eventlog.KindCommit:
 	default:
 		return nil
@@ -150,6 +153,11 @@ func apply(w *projections.Writer, c *counts, ev *eventlog.Event) error {
 			}
 		case eventlog.ActionDelete:
 			if err := w.Delete(k); err != nil {
+				return err
+			}
+			// A takedown goes with the record (a record made again at
+			// the path is served).
+			if err := w.Delete(takedownKey(ev.DID, coll, rkey)); err != nil {
 				return err
 			}
 			if existed {
@@ -210,6 +218,7 @@ func (p *Projection) Get(ctx context.Context, did syntax.DID, coll syntax.NSID, 
 
 // List returns up to limit records of a collection in rkey order (reverse
 // when reverse is set), starting after the rkey cursor when it is not "".
+// Records taken down (takedown.go) are left out.
 func (p *Projection) List(ctx context.Context, did syntax.DID, coll syntax.NSID, cursor string, limit int, reverse bool) ([]*Record, error) {
 	prefix := collPrefix(did, coll.String())
 	var start []byte
@@ -219,9 +228,21 @@ func (p *Projection) List(ctx context.Context, did syntax.DID, coll syntax.NSID,
 			start = append(start, 0) // strictly after the cursor
 		}
 	}
+	hidden, err := p.hasTakedowns(ctx, did)
+	if err != nil {
+		return nil, err
+	}
 	var out []*Record
-	err := p.Space.Scan(ctx, prefix, startKey(prefix, start), reverse, func(k, v []byte) error {
-		r, err := decode(string(k[len(prefix):]), v)
+	err = p.Space.Scan(ctx, prefix, startKey(prefix, start), reverse, func(k, v []byte) error {
+		rkey := string(k[len(prefix):])
+		if hidden {
+			if _, down, err := p.Space.Get(takedownKey(did, coll.String(), rkey)); err != nil {
+				return err
+			} else if down {
+				return nil
+			}
+		}
+		r, err := decode(rkey, v)
 		if err != nil {
 			return err
 		}

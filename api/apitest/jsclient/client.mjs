@@ -112,6 +112,7 @@ const {
   ComAtprotoServerCreateSession,
   ComAtprotoServerConfirmEmail,
   ComAtprotoServerResetPassword,
+  RichText,
 } = api
 
 // ---- arguments ----
@@ -135,6 +136,11 @@ const jwtSecret = arg('jwt-secret', 'PDSLOG_JWT_SECRET')
 // {subject,text,html}), if the server mails through a test SMTP server: the
 // script then walks the emailed-code flows the Bluesky app uses.
 const inbox = arg('inbox', 'PDSLOG_MAIL_INBOX')
+// A handle hosted on another server and its DID, if given: the script then
+// posts a mention of it, the facet found the way the Bluesky app finds it
+// (RichText.detectFacets, which resolves the handle through this PDS).
+const mentionHandle = arg('mention-handle', 'PDSLOG_MENTION_HANDLE')
+const mentionDid = arg('mention-did', 'PDSLOG_MENTION_DID')
 
 // ---- step machinery ----
 
@@ -326,6 +332,25 @@ async function main() {
     }
     return { uris: posts }
   })
+
+  if (mentionHandle) {
+    await step('post.mention', async () => {
+      const rt = new RichText({ text: `hello @${mentionHandle} from @atproto/api` })
+      await rt.detectFacets(agent)
+      const features = (rt.facets ?? []).flatMap((f) => f.features)
+      check(features.length === 1 && features[0].$type === 'app.bsky.richtext.facet#mention' && features[0].did === mentionDid,
+        'mention facet', { facets: rt.facets })
+      const res = await agent.post({ text: rt.text, facets: rt.facets, createdAt: new Date().toISOString() })
+      live.set(res.uri, res.cid)
+      const { data } = await agent.com.atproto.repo.getRecord({ repo: did, collection: postColl, rkey: rkeyOf(res.uri) })
+      const facet = data.value.facets?.[0]
+      check(facet?.features?.[0]?.did === mentionDid, 'stored facet', data.value)
+      const bytes = new TextEncoder().encode(data.value.text)
+      const covered = new TextDecoder().decode(bytes.slice(facet.index.byteStart, facet.index.byteEnd))
+      check(covered === `@${mentionHandle}`, 'facet byte range', { covered })
+      return { uri: res.uri, facets: data.value.facets }
+    })
+  }
 
   await step('createRecord', async () => {
     const { data } = await agent.com.atproto.repo.createRecord({

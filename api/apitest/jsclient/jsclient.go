@@ -34,6 +34,10 @@ type Options struct {
 	// (mailtest.Server.Inbox): the script then walks the emailed-code
 	// flows (confirm email, reset password, email sign-in code).
 	MailInbox string
+	// MentionHandle and MentionDID, if set, are a handle hosted elsewhere
+	// and the DID it resolves to: the script posts a mention of it (step
+	// post.mention) and checks the facet.
+	MentionHandle, MentionDID string
 	// Timeout bounds the run (default DefaultTimeout).
 	Timeout time.Duration
 }
@@ -125,7 +129,8 @@ func Exec(ctx context.Context, pdsURL, inviteCode string, opts Options) (*Result
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PDSLOG_PDS_URL="+pdsURL, "PDSLOG_INVITE_CODE="+inviteCode,
 		"PDSLOG_HANDLE="+opts.Handle, "PDSLOG_EMAIL="+opts.Email, "PDSLOG_PASSWORD="+opts.Password,
-		"PDSLOG_JWT_SECRET="+opts.JWTSecret, "PDSLOG_MAIL_INBOX="+opts.MailInbox)
+		"PDSLOG_JWT_SECRET="+opts.JWTSecret, "PDSLOG_MAIL_INBOX="+opts.MailInbox,
+		"PDSLOG_MENTION_HANDLE="+opts.MentionHandle, "PDSLOG_MENTION_DID="+opts.MentionDID)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

@@ -486,3 +486,20 @@ func TestConcurrentValidate(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestMethodKind(t *testing.T) {
+	v := shippedValidator(t)
+	for nsid, want := range map[string]string{
+		"com.atproto.repo.getRecord":        KindQuery,
+		"com.atproto.repo.createRecord":     KindProcedure,
+		"com.atproto.sync.subscribeRepos":   KindSubscription,
+		"app.bsky.feed.getTimeline":         KindQuery,
+		"app.bsky.feed.post":                "",
+		"com.example.nothing":               "",
+		"com.atproto.temp.checkSignupQueue": KindQuery,
+	} {
+		if got := v.MethodKind(nsid); got != want {
+			t.Errorf("%s: %q, want %q", nsid, got, want)
+		}
+	}
+}

@@ -95,10 +95,23 @@ func guardControl(network, address string, _ syscall.RawConn) error {
 // would route around the guard), HTTP/1.1 as the reference's default, and,
 // when guard is set, the SSRF guard on every dial.
 func Transport(guard bool) *http.Transport {
+	return TransportWith(Dialer(guard))
+}
+
+// Dialer is the dialer of Transport: with guard set, every connection to
+// an address that is not public unicast is refused at dial time. Its
+// Resolver may be set (handle resolution asks the nameservers it was
+// given); the guard judges whatever address the name resolves to.
+func Dialer(guard bool) *net.Dialer {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if guard {
 		d.Control = guardControl
 	}
+	return d
+}
+
+// TransportWith is Transport dialing with d.
+func TransportWith(d *net.Dialer) *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
 		DialContext:           d.DialContext,

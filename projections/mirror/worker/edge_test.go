@@ -113,9 +113,12 @@ func (w *world) reads(t testing.TB) []read {
 		})
 		paths = append(paths, a.gone...)
 		paths = append(paths, "app.bsky.feed.post/nonexistent", "com.example.none/self")
+		// A repo not hosted (a deleted account's): getRecord goes to the
+		// origin, which passes it through to the AppView (issue 19).
+		hosted := a.status != "deleted"
 		for _, p := range paths {
 			coll, rkey, _ := strings.Cut(p, "/")
-			rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", did, "collection", coll, "rkey", rkey), mirror: true, repoRead: repoRead})
+			rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", did, "collection", coll, "rkey", rkey), mirror: hosted, forward: !hosted, repoRead: repoRead})
 			add(true, "/xrpc/com.atproto.sync.getRecord?"+q("did", did, "collection", coll, "rkey", rkey))
 		}
 		colls := map[string]bool{}
@@ -124,10 +127,10 @@ func (w *world) reads(t testing.TB) []read {
 			colls[coll] = true
 			if !colls["cid:"+coll] {
 				colls["cid:"+coll] = true
-				rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", a.handle, "collection", coll, "rkey", rkey, "cid", c), mirror: true, repoRead: repoRead})
+				rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", a.handle, "collection", coll, "rkey", rkey, "cid", c), mirror: hosted, forward: !hosted, repoRead: repoRead})
 				for _, other := range alice.records {
 					if other != c {
-						rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", did, "collection", coll, "rkey", rkey, "cid", other), mirror: true, repoRead: repoRead})
+						rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", did, "collection", coll, "rkey", rkey, "cid", other), mirror: hosted, forward: !hosted, repoRead: repoRead})
 						break
 					}
 				}
@@ -178,7 +181,7 @@ func (w *world) reads(t testing.TB) []read {
 			add(true, "/xrpc/com.atproto.sync."+m+"?"+q("did", d))
 		}
 		add(true, "/xrpc/com.atproto.repo.describeRepo?"+q("repo", d))
-		add(true, "/xrpc/com.atproto.repo.getRecord?"+q("repo", d, "collection", "app.bsky.feed.post", "rkey", "x"))
+		rs = append(rs, read{path: "/xrpc/com.atproto.repo.getRecord?" + q("repo", d, "collection", "app.bsky.feed.post", "rkey", "x"), forward: true})
 		add(true, "/xrpc/com.atproto.sync.getBlob?"+q("did", d, "cid", w.big))
 	}
 	add(true, "/xrpc/com.atproto.repo.describeRepo?"+q("repo", "nobody.test"))

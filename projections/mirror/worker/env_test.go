@@ -178,9 +178,9 @@ func startPDS(t testing.TB, e *edge, plc *plcserver.Server, port int) *pds {
 	t.Helper()
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := &pds{URL: fmt.Sprintf("http://127.0.0.1:%d", port), PublicURL: fmt.Sprintf("http://localhost:%d", port), MetricsURL: "http://" + metrics}
-	cmd := exec.Command(pdslogBinary(t), "serve", "--data-dir", t.TempDir(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--metrics-addr", metrics,
+	cmd := exec.Command(pdslogBinary(t), "serve", "--data-dir", t.TempDir(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--plc-url", plc.URL, "--invite-required=false", "--rate-limits=false", "--admin-password", adminPass,
-		"--log-format", "json", "--mirror-cloudflare", "--blob-grace", "24h")
+		"--log-format", "json", "--mirror-cloudflare", "--blob-grace", "24h", "--metrics-addr", metrics)
 	cmd.Env = append(os.Environ(),
 		"CLOUDFLARE_ACCOUNT_ID="+cfAccount, "CLOUDFLARE_API_TOKEN="+cfToken, "CLOUDFLARE_API_BASE_URL="+e.Harness+"/client/v4",
 		"PDS_D1_DATABASE_ID="+d1ID, "PDS_R2_BUCKET="+r2Bucket, "PDS_R2_ENDPOINT="+e.Harness,
@@ -227,7 +227,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-// headSeq is the log's head, from pdslog's metrics.
+// headSeq is the log's head, from pdslog's metrics on the operator listener.
 func (p *pds) headSeq(t testing.TB) uint64 {
 	t.Helper()
 	resp, err := http.Get(p.MetricsURL + "/metrics")

@@ -106,7 +106,9 @@ export async function getRecord(c: Ctx): Promise<Answer> {
     env.DB.prepare(`SELECT cid, json FROM record WHERE uri = 'at://' || ${a.didSQL} || ?`).bind(raw, '/' + coll + '/' + rkey),
   ])
   const r = repoOf((ar.results as Row[])[0])
-  if (!r) throw couldNotFind(raw)
+  // A repo hosted elsewhere: the origin passes the call through to the
+  // AppView, as the reference does.
+  if (!r) throw new Forward('repo not hosted here')
   gateRepo(r)
   const uri = 'at://' + r.did + '/' + coll + '/' + rkey
   const rec = (rr.results as Row[])[0]
@@ -181,7 +183,7 @@ export async function describeRepo(c: Ctx): Promise<Answer> {
     collectionsStatement(env, a.didSQL, raw),
   ])
   const r = repoOf((ar.results as Row[])[0])
-  if (!r) throw couldNotFind(raw)
+  if (!r) throw new XrpcError(400, 'RepoNotFound', 'Could not find repo for DID: ' + raw)
   gateRepo(r)
   const key = (k.results as Row[])[0]?.public_key
   if (typeof key !== 'string') throw new Forward('no signing key mirrored for ' + r.did)
