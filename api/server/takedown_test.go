@@ -79,7 +79,8 @@ func TestTakedownHolds(t *testing.T) {
 	head := env.Log.Head()
 	setTakedown(t, env, acct.DID, true)
 
-	// The takedown and the revocation of every session are one append.
+	// The takedown (its ref), the #account event and the revocation of
+	// every session are one append.
 	it, err := env.Log.Iter(t.Context(), head)
 	if err != nil {
 		t.Fatal(err)
@@ -91,15 +92,16 @@ func TestTakedownHolds(t *testing.T) {
 	if err := it.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 2 || evs[0].Kind != eventlog.KindAccount || evs[0].Account.Status != "takendown" || evs[1].Kind != eventlog.KindPrivate {
+	if len(evs) != 3 || evs[0].Kind != eventlog.KindPrivate || evs[0].Private.Type != events.TypeAccountTakedown ||
+		evs[1].Kind != eventlog.KindAccount || evs[1].Account.Status != "takendown" || evs[2].Kind != eventlog.KindPrivate {
 		t.Fatalf("takedown appended %d events: %+v", len(evs), evs)
 	}
 	var rev events.SessionRevoked
-	if evs[1].Private.Type != events.TypeSessionRevoked || events.Unmarshal(evs[1].Private.Data, &rev) != nil || rev.ID != "" || evs[1].DID != did {
-		t.Fatalf("second event of the takedown: %+v", evs[1].Private)
+	if evs[2].Private.Type != events.TypeSessionRevoked || events.Unmarshal(evs[2].Private.Data, &rev) != nil || rev.ID != "" || evs[2].DID != did {
+		t.Fatalf("third event of the takedown: %+v", evs[2].Private)
 	}
-	if evs[1].Seq != evs[0].Seq+1 {
-		t.Fatalf("seqs %d, %d", evs[0].Seq, evs[1].Seq)
+	if evs[1].Seq != evs[0].Seq+1 || evs[2].Seq != evs[1].Seq+1 {
+		t.Fatalf("seqs %d, %d, %d", evs[0].Seq, evs[1].Seq, evs[2].Seq)
 	}
 
 	tok := acct.AccessJwt // issued before the takedown, full access
