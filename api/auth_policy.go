@@ -41,7 +41,8 @@ const (
 	admin
 	// optionalOrAdmin: optional, except that HTTP basic credentials are
 	// passed to the handler, which reads inactive repos for the admin and
-	// refuses any other basic credentials (the sync reads).
+	// refuses any other basic credentials (the sync and repo reads,
+	// resolveHandle).
 	optionalOrAdmin
 	// serviceAuthOptional: no credentials needed; a bearer token, if sent,
 	// must be a service-auth JWT for this method, issued to this PDS by the

@@ -233,7 +233,7 @@ func (s *Server) verifyOAuth(c echo.Context, tok, nsid string, rule oauthRule) (
 	if err != nil {
 		return nil, xrpc.AuthRequired("account not found")
 	}
-	if a.Status == pds.StatusTakendown {
+	if pds.TakenDown(a) {
 		return nil, &xrpc.Error{Status: http.StatusUnauthorized, Name: "AccountTakedown", Message: "Account has been taken down"}
 	}
 	if rule.check == nil {

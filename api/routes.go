@@ -121,18 +121,19 @@ func (s *Server) routes() []route {
 		x(post, "com.atproto.admin.updateAccountEmail", admin, sv.UpdateAccountEmail),
 		x(post, "com.atproto.admin.updateAccountPassword", admin, sv.UpdateAccountPassword),
 
-		// com.atproto.identity
-		x(get, "com.atproto.identity.resolveHandle", optional, id.ResolveHandle),
+		// com.atproto.identity (an inactive account's handle resolves for
+		// its owner and the admin only, as its repo reads below)
+		x(get, "com.atproto.identity.resolveHandle", optionalOrAdmin, id.ResolveHandle),
 		x(post, "com.atproto.identity.updateHandle", access, id.UpdateHandle),
 		x(get, "com.atproto.identity.getRecommendedDidCredentials", access, id.GetRecommendedDidCredentials),
 		x(post, "com.atproto.identity.requestPlcOperationSignature", access, id.RequestPLCOperationSignature),
 		x(post, "com.atproto.identity.signPlcOperation", access, id.SignPLCOperation),
 		x(post, "com.atproto.identity.submitPlcOperation", access, id.SubmitPLCOperation),
 
-		// com.atproto.repo
-		x(get, "com.atproto.repo.getRecord", optional, rp.GetRecord),
-		x(get, "com.atproto.repo.listRecords", optional, rp.ListRecords),
-		x(get, "com.atproto.repo.describeRepo", optional, rp.DescribeRepo),
+		// com.atproto.repo: owners and the admin also read inactive repos
+		x(get, "com.atproto.repo.getRecord", optionalOrAdmin, rp.GetRecord),
+		x(get, "com.atproto.repo.listRecords", optionalOrAdmin, rp.ListRecords),
+		x(get, "com.atproto.repo.describeRepo", optionalOrAdmin, rp.DescribeRepo),
 		x(post, "com.atproto.repo.createRecord", access, rp.CreateRecord).maxJSON(repo.MaxRecordBody),
 		x(post, "com.atproto.repo.putRecord", access, rp.PutRecord).maxJSON(repo.MaxRecordBody),
 		x(post, "com.atproto.repo.deleteRecord", access, rp.DeleteRecord),

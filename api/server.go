@@ -140,15 +140,15 @@ func New(p *pds.PDS, cfg Config) *Server {
 		uploads = ratelimit.NewUploadBlobLimiter(ratelimit.DefaultMaxKeys)
 		handles = ratelimit.NewUpdateHandleLimiter(ratelimit.DefaultMaxKeys)
 	}
-	s.repo = &repo.Handlers{PDS: p, Limiter: writes, MaxImportSize: cfg.MaxImportSize}
+	s.sync = &syncapi.Handlers{PDS: p, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger}
+	s.repo = &repo.Handlers{PDS: p, Limiter: writes, MaxImportSize: cfg.MaxImportSize, Privileged: s.sync.Privileged}
 	s.server = &server.Handlers{PDS: p, Throttle: ratelimit.NewLoginThrottle(ratelimit.LoginConfig{})}
 	if cfg.RateLimits {
 		s.server.EmailRequests = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitEmailRequestDay, ratelimit.LimitEmailRequestHour)
 		s.server.PasswordResets = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitPasswordResetDay, ratelimit.LimitPasswordResetHour)
 		s.server.TokenUses = ratelimit.NewLimiter(ratelimit.DefaultMaxKeys, ratelimit.LimitTokenUse5Min)
 	}
-	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles, Foreign: foreignHandles(cfg)}
-	s.sync = &syncapi.Handlers{PDS: p, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger}
+	s.identity = &identity.Handlers{PDS: p, HandleLimiter: handles, Privileged: s.sync.Privileged, Foreign: foreignHandles(cfg)}
 	s.blob = &blob.Handlers{PDS: p, TempDir: cfg.BlobTempDir, MaxSize: cfg.BlobMaxSize, Limiter: uploads, RepoGate: s.sync.Gate}
 	if cfg.Proxy != nil {
 		s.proxy = proxy.New(*cfg.Proxy, proxy.Deps{PDS: p, Logger: cfg.Logger.With("component", "proxy")})

@@ -110,7 +110,9 @@ type Log struct {
 	next Seq // next seq to assign; owned by the committer goroutine
 }
 
-// Open opens (creating if needed) the log in dir.
+// Open opens (creating if needed) the log in dir. On the OS filesystem the
+// directory is made 0700 and every file in it 0600 (MakePrivate,
+// PrivateFS).
 func Open(dir string, opts *Options) (*Log, error) {
 	o := *opts.EnsureDefaults()
 	key := o.SealKey
@@ -127,7 +129,16 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(dir, TunedPebbleOptions(&pebble.Options{FS: o.FS, Logger: PebbleLogger(o.Logger)}))
+	fs := o.FS
+	if fs == vfs.Default {
+		// The log is private (0700, files 0600) whatever the umask and
+		// the directory it is in, even if an older version left it open.
+		if err := MakePrivate(dir); err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+		fs = PrivateFS(fs)
+	}
+	db, err := pebble.Open(dir, TunedPebbleOptions(&pebble.Options{FS: fs, Logger: PebbleLogger(o.Logger)}))
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)

@@ -45,7 +45,8 @@ type Store struct {
 	db *pebble.DB
 }
 
-// OpenStore opens (creating if needed) the projection store in dir.
+// OpenStore opens (creating if needed) the projection store in dir; on
+// the OS filesystem it is private (0700, files 0600), as the log.
 func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
 	if opts == nil {
 		opts = &StoreOptions{}
@@ -60,7 +61,16 @@ func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
 	}
 	cache := pebble.NewCache(size)
 	defer cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(dir, eventlog.TunedPebbleOptions(&pebble.Options{FS: opts.FS, Logger: eventlog.PebbleLogger(logger), Cache: cache}))
+	fs := opts.FS
+	if fs == nil || fs == vfs.Default {
+		// Projections hold emails and password hashes: private (0700,
+		// files 0600) whatever the umask and the directory they are in.
+		if err := eventlog.MakePrivate(dir); err != nil {
+			return nil, fmt.Errorf("open projection store: %w", err)
+		}
+		fs = eventlog.PrivateFS(fs)
+	}
+	db, err := pebble.Open(dir, eventlog.TunedPebbleOptions(&pebble.Options{FS: fs, Logger: eventlog.PebbleLogger(logger), Cache: cache}))
 	if err != nil {
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
 			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)

@@ -261,6 +261,13 @@ func (r *Response) ErrorName() string {
 	return b.Error
 }
 
+// Message returns the XRPC error message of an error response.
+func (r *Response) Message() string {
+	var b xrpc.Body
+	_ = json.Unmarshal(r.Body, &b)
+	return b.Message
+}
+
 // Do sends a request; body may be nil, a []byte or a value to JSON-encode.
 func (e *Env) Do(method, path string, query url.Values, token string, body any) *Response {
 	e.T.Helper()

@@ -41,8 +41,12 @@
 // Hashes are interchangeable with the reference's. App passwords
 // ([NewAppPassword], "xxxx-xxxx-xxxx-xxxx" in lowercase base32) are hashed
 // with a salt derived from the DID ([HashAppPassword]), so they can be found
-// by hash. Length limits are the reference's: 256 UTF-16 code units for a
-// new password, 512 for one presented at login.
+// by hash: [MatchAppPassword] checks an attempt against all of an
+// account's app passwords with one scrypt. Length limits are the
+// reference's: 256 UTF-16 code units for a new password, 512 for one
+// presented at login. Each scrypt takes [ScryptMemory] (16 MiB) and tens of
+// milliseconds; a [HashGate] bounds how many run at once server-wide,
+// queueing the rest for a while, then refusing them ([ErrHashBusy]).
 //
 // # Admin and service auth
 //

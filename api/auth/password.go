@@ -187,9 +187,8 @@ func HashAppPassword(did syntax.DID, password string) (string, error) {
 // VerifyAppPassword reports, in constant time, whether password is the app
 // password of did whose stored hash is encoded. A password over
 // OldPasswordMaxLength is false without hashing. To check a password
-// against all of an account's app passwords with one scrypt, compute
-// HashAppPassword once and compare it with each stored hash using
-// subtle.ConstantTimeCompare.
+// against all of an account's app passwords with one scrypt, use
+// MatchAppPassword.
 func VerifyAppPassword(did syntax.DID, password, encoded string) (bool, error) {
 	if _, _, err := splitHash(encoded); err != nil {
 		return false, err
@@ -202,4 +201,28 @@ func VerifyAppPassword(did syntax.DID, password, encoded string) (bool, error) {
 		return false, err
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(encoded)) == 1, nil
+}
+
+// MatchAppPassword returns the index in encoded (the stored hashes of
+// did's app passwords) of the one password is, or -1. It hashes password
+// once, the reference's way (HashAppPassword: the salt derived from the
+// DID, so the result is deterministic), and compares that with every
+// stored hash in constant time, as the reference looks the hash up: a
+// login's cost does not grow with the account's app passwords. A password
+// over OldPasswordMaxLength, or empty, matches nothing without hashing.
+func MatchAppPassword(did syntax.DID, password string, encoded []string) (int, error) {
+	if PasswordLength(password) > OldPasswordMaxLength || password == "" || len(encoded) == 0 {
+		return -1, nil
+	}
+	got, err := hashWithSalt(password, appPasswordSalt(did))
+	if err != nil {
+		return -1, err
+	}
+	found := -1
+	for i, enc := range encoded {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(enc)) == 1 && found < 0 {
+			found = i
+		}
+	}
+	return found, nil
 }

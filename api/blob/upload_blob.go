@@ -88,8 +88,11 @@ func (h *Handlers) UploadBlob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.Status == pds.StatusTakendown { // a deactivated account may upload (migration)
-		return &xrpc.Error{Status: http.StatusBadRequest, Name: "AccountTakedown", Message: "Account has been taken down"}
+	// Refused before a byte is read: a taken-down account (401
+	// AccountTakedown, the reference's checkTakedown). A deactivated account
+	// may upload (migration).
+	if err := pds.CheckChange(a, false); err != nil {
+		return err
 	}
 	limit := h.maxSize()
 	if req.ContentLength > limit {

@@ -15,7 +15,9 @@ type resolveHandleOutput struct {
 }
 
 // ResolveHandle serves com.atproto.identity.resolveHandle: the handles
-// this server hosts, then any other (resolve_foreign.go).
+// this server hosts, then any other (resolve_foreign.go). The handle of an
+// account that is not active (taken down, deactivated) resolves only for
+// its owner and the admin.
 func (h *Handlers) ResolveHandle(c echo.Context) error {
 	raw, err := xrpc.Query(c, "handle")
 	if err != nil {
@@ -25,12 +27,26 @@ func (h *Handlers) ResolveHandle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "HandleNotFound", Message: "Unable to resolve handle"}
 	a, err := h.PDS.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
 	if errors.Is(err, accounts.ErrNotFound) {
 		return h.resolveForeign(c, handle.Normalize())
 	}
 	if err != nil {
 		return err
+	}
+	// The reference does not find an inactive account by its handle; its
+	// owner and the admin still do here, as they still read its repo.
+	priv := false
+	if h.Privileged != nil {
+		if priv, err = h.Privileged(c, a.DID); err != nil {
+			return err
+		}
+	} else if caller := xrpc.GetCaller(c); caller != nil {
+		priv = caller.DID == a.DID
+	}
+	if !a.Active && !priv {
+		return notFound
 	}
 	return c.JSON(http.StatusOK, resolveHandleOutput{DID: a.DID.String()})
 }

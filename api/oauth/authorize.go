@@ -411,6 +411,11 @@ func (h *Handlers) signIn(c echo.Context, dev string) (res signInResult) {
 		res.msg = "Wrong handle, email address or password."
 		return res
 	}
+	if errors.Is(err, pds.ErrPasswordBusy) { // the server-wide hashing gate is full
+		h.cfg.Throttle.Release(res.identifier, ip, now)
+		res.status, res.msg = http.StatusServiceUnavailable, "The server is busy. Try again in a moment."
+		return res
+	}
 	if err != nil {
 		h.cfg.Throttle.Release(res.identifier, ip, now)
 		h.logger.Error("oauth: sign-in check failed", "err", err)
@@ -423,7 +428,7 @@ func (h *Handlers) signIn(c echo.Context, dev string) (res signInResult) {
 		return res
 	}
 	a := login.Account
-	if a.Status == pds.StatusTakendown {
+	if pds.TakenDown(a) {
 		h.cfg.Throttle.Release(res.identifier, ip, now)
 		res.status, res.msg = http.StatusForbidden, "This account has been taken down."
 		return res

@@ -22,9 +22,33 @@ import (
 // Account statuses (#account events and the accounts projection).
 const (
 	StatusTakendown   = "takendown"
+	StatusSuspended   = "suspended"
 	StatusDeactivated = "deactivated"
 	StatusDeleted     = "deleted"
 )
+
+// TakenDown reports whether a is taken down (or suspended: a takedown
+// with an end, the reference's softDeleted).
+func TakenDown(a *accounts.Account) bool {
+	return a.Status == StatusTakendown || a.Status == StatusSuspended
+}
+
+// CheckChange refuses a change by account a that the reference refuses:
+// any change while it is taken down (checkTakedown: 401 AccountTakedown)
+// and, when active is set (repo writes, blob uploads), any while it is
+// deactivated (checkDeactivated: 401 AccountDeactivated) or otherwise not
+// active.
+func CheckChange(a *accounts.Account, active bool) error {
+	switch {
+	case TakenDown(a):
+		return &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
+	case !active || a.Active:
+		return nil
+	case a.Status == StatusDeactivated:
+		return &Error{Kind: ErrAccountDeactivated, Msg: "Account is deactivated"}
+	}
+	return errorf(ErrRepoInactive, "Account is not active (status %q)", a.Status)
+}
 
 // NewAccount is a signup.
 type NewAccount struct {
@@ -43,17 +67,20 @@ type NewAccount struct {
 // signed by the PDS rotation key and submitted to the PLC directory, a
 // K-256 repo signing key, and — in one atomic append — the key, the
 // account, its #identity and #account events, the repo's first (empty)
-// commit and a #sync of it, the reference's order. It returns the account
-// with a session opened with its password.
+// commit and a #sync of it, the reference's order. The handle must be a
+// hosted one within the reference's rules (checkHostedHandle). It returns
+// the account with a session opened with its password.
 func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Account, *auth.Session, error) {
 	handle := in.Handle.Normalize()
-	if !p.Service.HostsHandle(handle) {
-		return nil, nil, &Error{Kind: ErrUnsupportedDomain, Msg: "Not a supported handle domain"}
+	if err := p.Service.checkHostedHandle(handle); err != nil {
+		return nil, nil, err
 	}
 	if in.Email == "" {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "Email is required"}
 	}
-	if addr, err := mail.ParseAddress(in.Email); err != nil || addr != in.Email {
+	// Longer than any address can be (and than login accepts), or not
+	// one address.
+	if addr, err := mail.ParseAddress(in.Email); err != nil || addr != in.Email || len(in.Email) > MaxEmailLength {
 		return nil, nil, &Error{Kind: ErrInvalidInput, Msg: "This email address is not supported, please use a different email."}
 	}
 	if in.Password == "" {
@@ -97,7 +124,10 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 		}
 		rotation = append(rotation, in.RecoveryKey)
 	}
-	hash, err := auth.HashPassword(in.Password)
+	var hash string
+	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(in.Password) }); herr != nil {
+		return nil, nil, herr
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -174,7 +204,10 @@ func (p *PDS) createMigratedAccount(ctx context.Context, in NewAccount, handle s
 			return nil, nil, err
 		}
 	}
-	hash, err := auth.HashPassword(in.Password)
+	var hash string
+	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(in.Password) }); herr != nil {
+		return nil, nil, herr
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -278,30 +311,6 @@ func (p *PDS) SetActive(ctx context.Context, did syntax.DID, active bool) error 
 	return err
 }
 
-// SetTakedown takes did's account down (#account {active: false, status:
-// takendown}) or reverses a takedown (active again). It reports whether
-// anything changed.
-func (p *PDS) SetTakedown(ctx context.Context, did syntax.DID, applied bool) (bool, error) {
-	unlock := p.Lock(did)
-	defer unlock()
-	a, err := p.account(ctx, did)
-	if err != nil {
-		return false, err
-	}
-	taken := a.Status == StatusTakendown
-	var ev *eventlog.Event
-	switch {
-	case applied && !taken:
-		ev = &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: false, Status: StatusTakendown}}
-	case !applied && taken:
-		ev = &eventlog.Event{Kind: eventlog.KindAccount, DID: did, Account: &eventlog.Account{Active: true}}
-	default:
-		return false, nil
-	}
-	_, err = p.commit(ctx, ev)
-	return err == nil, err
-}
-
 // DeleteAccount deletes did's account: it appends the #account {active:
 // false, status: deleted} event — kept forever, so relays and AppViews
 // learn of the deletion — then purges every earlier event of the account
@@ -331,20 +340,23 @@ func (p *PDS) DeleteAccount(ctx context.Context, did syntax.DID) error {
 	return nil
 }
 
-// UpdateHandle changes did's handle to one under the service's domains:
-// the PLC document's alsoKnownAs is updated (signed with the PDS rotation
+// UpdateHandle changes did's handle to one under the service's domains
+// (within the reference's rules for hosted handles, as CreateAccount): the PLC document's alsoKnownAs is updated (signed with the PDS rotation
 // key), then an #identity event tells relays. The #identity event is
 // emitted even when the handle did not change, as the reference does, so
-// relays re-resolve.
+// relays re-resolve. A taken-down account cannot change its handle.
 func (p *PDS) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.Handle) error {
 	handle = handle.Normalize()
-	if !p.Service.HostsHandle(handle) {
-		return &Error{Kind: ErrUnsupportedDomain, Msg: "Not a supported handle domain"}
+	if err := p.Service.checkHostedHandle(handle); err != nil {
+		return err
 	}
 	unlock := p.Lock(did)
 	defer unlock()
 	a, err := p.account(ctx, did)
 	if err != nil {
+		return err
+	}
+	if err := CheckChange(a, false); err != nil {
 		return err
 	}
 	release, err := p.claims.take(func(pending func(string) int) error {

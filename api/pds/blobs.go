@@ -39,8 +39,8 @@ func (p *PDS) PutBlob(ctx context.Context, did syntax.DID, c cid.Cid, r io.Reade
 	}
 	// A deactivated account may upload: migration brings its blobs before
 	// it is activated (the reference checks takedowns only).
-	if a.Status == StatusTakendown {
-		return &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
+	if err := CheckChange(a, false); err != nil {
+		return err
 	}
 	if err := p.BlobStore.Put(ctx, did, c, r, size); err != nil {
 		return fmt.Errorf("pds: store blob: %w", err)

@@ -44,6 +44,7 @@ func lockDataDir(dir, command string) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("pds: lock data dir: %w", err)
 	}
+	_ = f.Chmod(0o600) // an older version's may be 0644
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pdslog %s (pid %d)\n", command, os.Getpid())), 0)
 	return f, nil

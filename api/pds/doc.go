@@ -19,6 +19,11 @@
 //   - Handles, emails and invite uses that signups and handle changes have
 //     checked but not yet appended are held as claims, so two concurrent
 //     requests cannot both take the last one.
+//   - Every password hash or check (scrypt: 16 MiB, tens of milliseconds)
+//     runs through the server-wide gate [PDS.Hashing], at most one per
+//     core at once; callers beyond it queue, then get ErrPasswordBusy.
+//   - A taken-down account changes nothing ([CheckChange]); its sessions
+//     are revoked in the takedown's own append.
 //   - Errors are this package's sentinels (and commit's, auth's and the
 //     log's), wrapped with detail; the HTTP layer maps them to XRPC names in
 //     one place (api/xrpc). Nothing here knows about HTTP.

@@ -231,6 +231,9 @@ func (p *PDS) RequestEmailConfirmation(ctx context.Context, did syntax.DID) erro
 	if err != nil {
 		return err
 	}
+	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
+		return err
+	}
 	return p.sendToken(ctx, a, events.PurposeConfirmEmail, mail.KindConfirmEmail)
 }
 
@@ -259,6 +262,9 @@ func (p *PDS) RequestEmailUpdate(ctx context.Context, did syntax.DID) (tokenRequ
 	defer unlock()
 	a, err := p.account(ctx, did)
 	if err != nil {
+		return false, err
+	}
+	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
 		return false, err
 	}
 	if a.Email == "" {
@@ -291,6 +297,9 @@ func (p *PDS) UpdateEmail(ctx context.Context, did syntax.DID, in EmailUpdate) e
 	defer unlock()
 	a, err := p.account(ctx, did)
 	if err != nil {
+		return err
+	}
+	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
 		return err
 	}
 	changed := !strings.EqualFold(addr, a.Email)
@@ -394,7 +403,10 @@ func (p *PDS) ResetPassword(ctx context.Context, token, password string) error {
 	if err := p.checkToken(ctx, a, events.PurposeResetPassword, t); err != nil {
 		return err
 	}
-	hash, err := auth.HashPassword(password)
+	var hash string
+	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(password) }); herr != nil {
+		return herr
+	}
 	if err != nil {
 		return err
 	}
@@ -413,6 +425,9 @@ func (p *PDS) RequestAccountDelete(ctx context.Context, did syntax.DID) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
+		return err
+	}
 	return p.sendToken(ctx, a, events.PurposeDeleteAccount, mail.KindDeleteAccount)
 }
 
@@ -427,7 +442,11 @@ func (p *PDS) DeleteOwnAccount(ctx context.Context, did syntax.DID, password, to
 	if err != nil {
 		return err
 	}
-	if ok, _ := auth.VerifyPassword(password, a.PasswordHash); !ok {
+	var ok bool
+	if err := p.hash(ctx, func() { ok, _ = auth.VerifyPassword(password, a.PasswordHash) }); err != nil {
+		return err
+	}
+	if !ok {
 		return &Error{Kind: ErrBadLogin, Msg: "Invalid did or password"}
 	}
 	if err := p.checkToken(ctx, a, events.PurposeDeleteAccount, token); err != nil {

@@ -18,6 +18,7 @@ var (
 	// Accounts.
 	ErrAccountNotFound    = errors.New("pds: account not found")
 	ErrAccountTakendown   = errors.New("pds: account has been taken down")
+	ErrAccountDeactivated = errors.New("pds: account is deactivated")
 	ErrInvalidHandle      = errors.New("pds: invalid handle")
 	ErrUnsupportedDomain  = errors.New("pds: handle domain not hosted here")
 	ErrHandleNotAvailable = errors.New("pds: handle not available")
@@ -30,6 +31,9 @@ var (
 
 	// Sessions and app passwords.
 	ErrSessionRevoked = errors.New("pds: session revoked")
+	// ErrPasswordBusy: a password could not be hashed or checked now (too
+	// many in flight server-wide; see Options.PasswordHashers).
+	ErrPasswordBusy = errors.New("pds: password hashing is busy")
 
 	// Blobs.
 	ErrBlobNotFound    = errors.New("pds: blob not found")

@@ -88,8 +88,8 @@ func (p *PDS) ImportRepo(ctx context.Context, did syntax.DID, body io.Reader, li
 	if err != nil {
 		return nil, err
 	}
-	if a.Status == StatusTakendown {
-		return nil, &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
+	if err := CheckChange(a, false); err != nil {
+		return nil, err
 	}
 	spool, err := p.openSpool()
 	if err != nil {

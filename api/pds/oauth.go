@@ -432,7 +432,8 @@ func (p *PDS) RevokeOAuthSession(ctx context.Context, did syntax.DID, id, reason
 // request: signature, expiry, and that its session is live and the token
 // is the session's current one (a refresh retires the previous access
 // token; a revocation all of them). The caller checks the DPoP proof's
-// key against Cnf.JKT. Errors are *oauthcore.Error (invalid_token).
+// key against Cnf.JKT. Errors are *oauthcore.Error (invalid_token), or
+// ErrAccountTakendown for a token its account's takedown revoked.
 func (p *PDS) VerifyOAuthAccess(ctx context.Context, token string) (*oauthcore.AccessClaims, *oauthproj.Session, error) {
 	now := p.Now()
 	c, err := p.oauth.signer.Verify(token, now)
@@ -441,6 +442,11 @@ func (p *PDS) VerifyOAuthAccess(ctx context.Context, token string) (*oauthcore.A
 	}
 	s, err := p.OAuth.Session(ctx, syntax.DID(c.Subject), c.SessionID)
 	if errors.Is(err, oauthproj.ErrNotFound) {
+		// A takedown revokes every session; its tokens then say why, as a
+		// legacy access token of the account does (AccountTakedown).
+		if a, aerr := p.Accounts.Get(ctx, syntax.DID(c.Subject)); aerr == nil && TakenDown(a) {
+			return nil, nil, &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
+		}
 		return nil, nil, oauthcore.InvalidToken("Token has been revoked")
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -75,6 +76,13 @@ type Options struct {
 	// BlobCollectInterval is how often Run looks for blobs past their
 	// grace; 0: DefaultBlobCollectInterval.
 	BlobCollectInterval time.Duration
+	// PasswordHashers is how many password hashes (scrypt, 16 MiB each)
+	// run at once server-wide; 0: one per core (GOMAXPROCS). Logins and
+	// signups beyond it queue...
+	PasswordHashers int
+	// ...for at most PasswordHashWait (0: auth.DefaultHashWait), then are
+	// answered 503 (ErrPasswordBusy).
+	PasswordHashWait time.Duration
 
 	// Mail sends the emailed-token messages (PDS_EMAIL_SMTP_URL); nil
 	// means none: with DevMode the messages go to the log, otherwise the
@@ -159,6 +167,8 @@ type PDS struct {
 	// Directory resolves DID documents.
 	Directory identity.Directory
 	Service   Service
+	// Hashing bounds concurrent password hashing (Options.PasswordHashers).
+	Hashing *auth.HashGate
 
 	opts      Options
 	mail      *mailer
@@ -168,10 +178,14 @@ type PDS struct {
 	locks     sync.Map // syntax.DID -> *sync.Mutex
 	claims    claims
 	oauth     oauthState
+	// busyLogged is when a saturated hashing gate was last logged (Unix ns).
+	busyLogged atomic.Int64
 }
 
 // Open locks and opens the data directory dir (creating it if needed):
 // the log, the projection store and every projection, and the write side.
+// Every store in it is private (directories 0700, files 0600) whatever the
+// umask; a data dir open to group or others is warned about, not refused.
 // The projections are not caught up: call CatchUp (serve does, showing
 // progress) or let Run follow the log.
 func Open(dir string, o *Options) (*PDS, error) {
@@ -187,7 +201,20 @@ func Open(dir string, o *Options) (*PDS, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC, Directory: opts.Directory}
+	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o077 != 0 {
+		// Not refused: every store in it is made private below, so others
+		// see names only; but the operator should know.
+		opts.Logger.Warn("pds: the data dir is open to other users; its stores are kept private (0700/0600), but consider chmod 700",
+			"dir", dir, "mode", st.Mode().Perm().String())
+	}
+	// The keys (and stores, as each opens) are private whatever an older
+	// version or the umask left.
+	if err := eventlog.MakePrivate(filepath.Join(dir, filepath.Dir(SealKeyPath))); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("pds: keys dir: %w", err)
+	}
+	p := &PDS{Dir: dir, lock: lock, opts: opts, Service: opts.Service, PLC: opts.PLC, Directory: opts.Directory,
+		Hashing: auth.NewHashGate(opts.PasswordHashers, opts.PasswordHashWait)}
 	if p.Directory == nil {
 		p.Directory = &identity.Resolver{PLC: opts.PLC, Web: &http.Client{Transport: ssrf.Transport(!opts.DevMode)}, Logger: opts.Logger}
 	}
@@ -291,6 +318,23 @@ func (p *PDS) close() error {
 		errs = append(errs, p.lock.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// hash runs password hashing fn through the server-wide gate:
+// ErrPasswordBusy when it cannot get a turn in time.
+func (p *PDS) hash(ctx context.Context, fn func()) error {
+	err := p.Hashing.Do(ctx, fn)
+	if errors.Is(err, auth.ErrHashBusy) {
+		// Logged at most every 10 s: a flood must not flood the log too.
+		now, last := time.Now().UnixNano(), p.busyLogged.Load()
+		if now-last > int64(10*time.Second) && p.busyLogged.CompareAndSwap(last, now) {
+			st := p.Hashing.Stats()
+			p.opts.Logger.Warn("pds: password hashing is saturated; requests are refused with 503",
+				"slots", st.Slots, "waiting", st.Waiting, "refused_total", st.Busy)
+		}
+		return &Error{Kind: ErrPasswordBusy, Msg: "the server is busy checking passwords; try again shortly"}
+	}
+	return err
 }
 
 // Now is the PDS's clock.

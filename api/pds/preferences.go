@@ -10,8 +10,18 @@ import (
 
 // PutPreferences replaces did's stored preferences (checked by the caller
 // against the lexicon and the session's rights): put.Values in order,
-// after the stored ones whose $type put.Keep lists.
+// after the stored ones whose $type put.Keep lists. A taken-down account
+// cannot (the reference's checkTakedown); a deactivated one can.
 func (p *PDS) PutPreferences(ctx context.Context, did syntax.DID, put events.PreferencesPut) error {
+	unlock := p.Lock(did)
+	defer unlock()
+	a, err := p.account(ctx, did)
+	if err != nil {
+		return err
+	}
+	if err := CheckChange(a, false); err != nil {
+		return err
+	}
 	ev, err := events.New(did, &put)
 	if err != nil {
 		return err

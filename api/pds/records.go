@@ -23,7 +23,8 @@ type WriteResult struct {
 // ApplyWrites commits writes to did's repo: under the account's lock it
 // builds the commit on the repo's durable head, appends it and waits for
 // the projections (read-your-writes). swapCommit, when set, must be the
-// repo's current commit. Writes to different repos run in parallel.
+// repo's current commit. Writes to different repos run in parallel. A
+// taken-down or deactivated account cannot write (CheckChange).
 func (p *PDS) ApplyWrites(ctx context.Context, did syntax.DID, writes []commit.Write, swapCommit *cid.Cid) (*WriteResult, error) {
 	unlock := p.Lock(did)
 	defer unlock()
@@ -34,8 +35,8 @@ func (p *PDS) ApplyWrites(ctx context.Context, did syntax.DID, writes []commit.W
 	if err != nil {
 		return nil, err
 	}
-	if !acct.Active {
-		return nil, &Error{Kind: ErrRepoInactive, Msg: "Account is deactivated"}
+	if err := CheckChange(acct, true); err != nil {
+		return nil, err
 	}
 	head, err := p.Log.RepoHead(ctx, did)
 	if errors.Is(err, eventlog.ErrNotFound) {

@@ -53,3 +53,41 @@ func (s Service) HostsHandle(h syntax.Handle) bool {
 	}
 	return false
 }
+
+// Hosted handles (the reference's ensureHandleServiceConstraints): the
+// label in front of the service domain is 3 to 18 characters.
+const (
+	HostedHandleMinLength = 3
+	HostedHandleMaxLength = 18
+)
+
+// checkHostedHandle applies the reference's rules to a normalised handle
+// under one of the service's domains: exactly one label in front of the
+// domain (the longest domain it ends with), of 3 to 18 characters, and
+// not one of the reference's reserved words. The errors are the
+// reference's: InvalidHandle, or HandleNotAvailable for a reserved word.
+func (s Service) checkHostedHandle(h syntax.Handle) error {
+	lh := strings.ToLower(h.String())
+	domain := ""
+	for _, d := range s.HandleDomains {
+		if strings.HasSuffix(lh, strings.ToLower(d)) && len(lh) > len(d) && len(d) > len(domain) {
+			domain = strings.ToLower(d)
+		}
+	}
+	if domain == "" {
+		return &Error{Kind: ErrUnsupportedDomain, Msg: "Not a supported handle domain"}
+	}
+	front := lh[:len(lh)-len(domain)]
+	switch {
+	case strings.Contains(front, "."):
+		return &Error{Kind: ErrInvalidHandle, Msg: "Invalid characters in handle"}
+	case len(front) < HostedHandleMinLength:
+		return &Error{Kind: ErrInvalidHandle, Msg: "Handle too short"}
+	case len(front) > HostedHandleMaxLength:
+		return &Error{Kind: ErrInvalidHandle, Msg: "Handle too long"}
+	}
+	if _, reserved := reservedHandles[front]; reserved {
+		return &Error{Kind: ErrHandleNotAvailable, Msg: "Reserved handle"}
+	}
+	return nil
+}

@@ -27,6 +27,32 @@ type Login struct {
 	Privileged  bool
 }
 
+// The longest login identifiers there can be: a handle (253 characters, the
+// DNS limit), an email address (254, RFC 5321's path limit; createAccount
+// refuses longer ones) and a DID (2048, atproto's limit).
+const (
+	MaxHandleLength = 253
+	MaxEmailLength  = 254
+	MaxDIDLength    = 2048
+)
+
+// CheckLoginIdentifier refuses a login identifier longer than its kind
+// (as FindAccount tells them apart) can be: no account has it, and it is
+// refused before anything (a rate limiter) keeps it.
+func CheckLoginIdentifier(identifier string) error {
+	limit, kind := MaxHandleLength, "handle"
+	switch {
+	case strings.HasPrefix(identifier, "did:"):
+		limit, kind = MaxDIDLength, "DID"
+	case strings.Contains(identifier, "@"):
+		limit, kind = MaxEmailLength, "email"
+	}
+	if len(strings.TrimSpace(identifier)) > limit {
+		return errorf(ErrInvalidInput, "identifier is too long for a %s (at most %d characters)", kind, limit)
+	}
+	return nil
+}
+
 // FindAccount resolves a login identifier: a DID, an email or a handle.
 func (p *PDS) FindAccount(ctx context.Context, identifier string) (*accounts.Account, error) {
 	switch {
@@ -49,8 +75,11 @@ func (p *PDS) FindAccount(ctx context.Context, identifier string) (*accounts.Acc
 
 // CheckPassword verifies identifier's account password or one of its app
 // passwords. It returns ErrBadLogin when they do not match (or the account
-// does not exist or is deleted), other errors when the check could not be
-// made.
+// does not exist or is deleted), ErrPasswordBusy when the server-wide
+// hashing gate had no turn for it, other errors when the check could not
+// be made. It costs at most two scrypts whatever the account's number of
+// app passwords: the account password's, then the attempt hashed once with
+// the app passwords' DID-derived salt and compared with all of them.
 func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*Login, error) {
 	a, err := p.FindAccount(ctx, identifier)
 	if errors.Is(err, accounts.ErrNotFound) {
@@ -59,22 +88,42 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 	if err != nil {
 		return nil, err
 	}
-	if ok, _ := auth.VerifyPassword(password, a.PasswordHash); ok {
+	var ok bool
+	if err := p.hash(ctx, func() { ok, _ = auth.VerifyPassword(password, a.PasswordHash) }); err != nil {
+		return nil, err
+	}
+	if ok {
 		return p.liveLogin(&Login{Account: a})
 	}
-	if !auth.IsAppPasswordFormat(password) {
+	// A taken-down account logs in with its password only (the
+	// reference's login: "takendown/suspended accounts cannot login with
+	// app password").
+	if !auth.IsAppPasswordFormat(password) || TakenDown(a) {
 		return nil, badLogin
 	}
 	aps, err := p.Accounts.AppPasswords(ctx, a.DID)
 	if err != nil {
 		return nil, err
 	}
-	for _, ap := range aps {
-		if match, _ := auth.VerifyAppPassword(a.DID, password, ap.Hash); match {
-			return p.liveLogin(&Login{Account: a, AppPassword: ap.Name, Privileged: ap.Privileged})
-		}
+	if len(aps) == 0 {
+		return nil, badLogin
 	}
-	return nil, badLogin
+	hashes := make([]string, len(aps))
+	for i, ap := range aps {
+		hashes[i] = ap.Hash
+	}
+	match := -1
+	if err := p.hash(ctx, func() { match, err = auth.MatchAppPassword(a.DID, password, hashes) }); err != nil {
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if match < 0 {
+		return nil, badLogin
+	}
+	ap := aps[match]
+	return p.liveLogin(&Login{Account: a, AppPassword: ap.Name, Privileged: ap.Privileged})
 }
 
 func (p *PDS) liveLogin(l *Login) (*Login, error) {
@@ -85,11 +134,12 @@ func (p *PDS) liveLogin(l *Login) (*Login, error) {
 }
 
 // Login opens a session of a with the account password (appPassword "")
-// or the named app password, and returns its tokens.
+// or the named app password, and returns its tokens. A taken-down
+// account's session has the restricted takendown scope.
 func (p *PDS) Login(ctx context.Context, a *accounts.Account, appPassword string, privileged bool) (*auth.Session, error) {
 	now := p.Now()
 	sp := auth.SessionParams{DID: a.DID, SessionID: auth.NewSessionID(),
-		Scope: auth.SessionScope(appPassword != "", privileged, a.Status == StatusTakendown), IssuedAt: now}
+		Scope: auth.SessionScope(appPassword != "", privileged, TakenDown(a)), IssuedAt: now}
 	sess, err := p.Tokens.Issue(sp)
 	if err != nil {
 		return nil, err
@@ -110,7 +160,8 @@ func (p *PDS) Login(ctx context.Context, a *accounts.Account, appPassword string
 // auth.RefreshReuseWindow it returns that same successor pair (an
 // idempotent retry for racing tabs or a lost response); presented later it
 // is refused with ErrSessionRevoked and the whole session chain is revoked,
-// since reuse signals a stolen token.
+// since reuse signals a stolen token. A taken-down account's tokens never
+// refresh (ErrAccountTakendown).
 func (p *PDS) Refresh(ctx context.Context, claims auth.Claims) (*accounts.Account, *auth.Session, error) {
 	unlock := p.Lock(claims.DID)
 	defer unlock()
@@ -118,6 +169,12 @@ func (p *PDS) Refresh(ctx context.Context, claims auth.Claims) (*accounts.Accoun
 	a, err := p.Accounts.Get(ctx, claims.DID)
 	if err != nil {
 		return nil, nil, revoked
+	}
+	// The reference's refreshSession refuses a taken-down account
+	// whatever the token (its sessions were revoked at the takedown, and a
+	// takendown-scope session does not refresh either).
+	if TakenDown(a) {
+		return nil, nil, &Error{Kind: ErrAccountTakendown, Msg: "Account has been taken down"}
 	}
 	cur, err := p.Accounts.Session(ctx, claims.DID, claims.SessionID)
 	if errors.Is(err, accounts.ErrNotFound) {
@@ -127,7 +184,7 @@ func (p *PDS) Refresh(ctx context.Context, claims auth.Claims) (*accounts.Accoun
 		return nil, nil, err
 	}
 	now := p.Now()
-	scope := auth.SessionScope(cur.AppPassword != "", cur.Privileged, a.Status == StatusTakendown)
+	scope := auth.SessionScope(cur.AppPassword != "", cur.Privileged, TakenDown(a))
 	if cur.RotatedTo != "" {
 		at, perr := time.Parse(time.RFC3339Nano, cur.RotatedAt)
 		next, nerr := p.Accounts.Session(ctx, claims.DID, cur.RotatedTo)
@@ -174,6 +231,11 @@ func (p *PDS) RevokeSession(ctx context.Context, did syntax.DID, id, reason stri
 	return err
 }
 
+// MaxAppPasswords is how many app passwords an account may have. The
+// reference sets no limit; this one bounds what an account stores and what
+// each login compares.
+const MaxAppPasswords = 100
+
 // NewAppPassword is a created app password: the password is shown once.
 type NewAppPassword struct {
 	Name       string
@@ -182,7 +244,8 @@ type NewAppPassword struct {
 	Privileged bool
 }
 
-// CreateAppPassword creates an app password named name for did.
+// CreateAppPassword creates an app password named name for did, up to
+// MaxAppPasswords; a taken-down account cannot.
 func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string, privileged bool) (*NewAppPassword, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
@@ -190,6 +253,13 @@ func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string
 	}
 	unlock := p.Lock(did)
 	defer unlock()
+	a, err := p.account(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckChange(a, false); err != nil {
+		return nil, err
+	}
 	existing, err := p.Accounts.AppPasswords(ctx, did)
 	if err != nil {
 		return nil, err
@@ -199,8 +269,14 @@ func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string
 			return nil, errorf(ErrInvalidInput, "An app password with that name already exists: %s", name)
 		}
 	}
+	if len(existing) >= MaxAppPasswords {
+		return nil, errorf(ErrInvalidInput, "Too many app passwords: an account may have at most %d; revoke one first", MaxAppPasswords)
+	}
 	pw := auth.NewAppPassword()
-	hash, err := auth.HashAppPassword(did, pw)
+	var hash string
+	if herr := p.hash(ctx, func() { hash, err = auth.HashAppPassword(did, pw) }); herr != nil {
+		return nil, herr
+	}
 	if err != nil {
 		return nil, err
 	}

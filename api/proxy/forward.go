@@ -88,7 +88,7 @@ func (p *Proxy) send(c echo.Context, t *Target, nsid syntax.NSID, iss syntax.DID
 		return nil, &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure", Message: fmt.Sprintf("service %s has no usable URL", t.Ref())}
 	}
 	if err := ssrf.CheckURL(base, !p.cfg.DisableSSRFProtection); err != nil {
-		return nil, refused(t, err)
+		return nil, p.refused(t, err)
 	}
 	var tok string // iss "": a call without credentials (PassThrough)
 	if iss != "" {
@@ -171,10 +171,14 @@ func acceptsGzip(ae string) bool {
 	return false
 }
 
-// refused is the answer when the SSRF guard refuses a service's URL.
-func refused(t *Target, err error) *xrpc.Error {
+// refused is the answer when the SSRF guard refuses a service's URL or
+// the address its name resolved to: the caller is told only that the call
+// was refused (what a name resolves to inside the network is none of its
+// business); the reason goes to the log.
+func (p *Proxy) refused(t *Target, err error) *xrpc.Error {
+	p.log.Warn("proxy: SSRF guard refused a service", "service", t.Ref(), "url", t.URL, "err", err)
 	return &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure",
-		Message: fmt.Sprintf("refusing to proxy to %s (%s): %v", t.Ref(), t.URL, strings.TrimPrefix(err.Error(), "proxy: ")), Err: err}
+		Message: fmt.Sprintf("proxying to %s was refused", t.Ref()), Err: err}
 }
 
 // requestError maps a failure to get the upstream's headers: the
@@ -182,7 +186,7 @@ func refused(t *Target, err error) *xrpc.Error {
 func (p *Proxy) requestError(ctx context.Context, t *Target, err, cause error) error {
 	switch {
 	case errors.Is(err, ssrf.ErrForbiddenAddress):
-		return refused(t, err)
+		return p.refused(t, err)
 	case errors.Is(cause, errHeadersTimeout):
 		return &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure",
 			Message: fmt.Sprintf("Upstream service did not answer within %s", p.cfg.HeadersTimeout), Err: err}

@@ -53,7 +53,8 @@ func TestProxyOAuthScopes(t *testing.T) {
 	}
 }
 
-// A taken-down account's OAuth tokens are refused.
+// A taken-down account's OAuth tokens are refused, and stay revoked
+// after the takedown is reversed.
 func TestOAuthTakedown(t *testing.T) {
 	env := proxytest.NewEnv(t, nil)
 	u := env.CreateUser()
@@ -61,10 +62,18 @@ func TestOAuthTakedown(t *testing.T) {
 	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 200 {
 		t.Fatalf("getSession: %d %s", r.Status, r.Body)
 	}
-	if _, err := env.PDS.SetTakedown(t.Context(), u.DID, true); err != nil {
+	if err := env.PDS.TakedownAccount(t.Context(), u.DID, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 401 || r.ErrorName() != "AccountTakedown" {
 		t.Fatalf("getSession of a taken-down account: %d %s", r.Status, r.Body)
+	}
+	// The takedown revoked the session: reversing it does not bring the
+	// token back.
+	if err := env.PDS.TakedownAccount(t.Context(), u.DID, false, ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := tok.Call(t, env.Env, "GET", "/xrpc/com.atproto.server.getSession", nil); r.Status != 401 || r.ErrorName() != "invalid_token" {
+		t.Fatalf("getSession with a token revoked by a reversed takedown: %d %s", r.Status, r.Body)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/pdslog/pdslog/api/pds/identity"
+	"github.com/pdslog/pdslog/api/pds/ssrf"
 	"github.com/pdslog/pdslog/api/xrpc"
 )
 
@@ -37,9 +38,17 @@ func (p *Proxy) route(ctx context.Context, header string, nsid syntax.NSID) (*Ta
 		return nil, xrpc.InvalidRequest("could not resolve proxy did %s: no DID document", did)
 	case errors.Is(err, identity.ErrUnsupportedDID):
 		return nil, xrpc.InvalidRequest("could not resolve proxy did %s: %v", did, err)
-	case err != nil:
+	case errors.Is(err, ssrf.ErrForbiddenAddress):
+		// A did:web host inside the network: say no more than "refused".
+		p.log.Warn("proxy: SSRF guard refused a DID document fetch", "did", did, "err", err)
 		return nil, &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure",
-			Message: fmt.Sprintf("could not resolve proxy did %s: %v", did, strings.TrimPrefix(err.Error(), "proxy: ")), Err: err}
+			Message: fmt.Sprintf("could not resolve proxy did %s: refused", did), Err: err}
+	case err != nil:
+		// Network errors name addresses and resolvers: log them, answer
+		// without them.
+		p.log.Warn("proxy: resolving a service DID failed", "did", did, "err", err)
+		return nil, &xrpc.Error{Status: http.StatusBadGateway, Name: "UpstreamFailure",
+			Message: fmt.Sprintf("could not resolve proxy did %s", did), Err: err}
 	}
 	u, ok := identity.ServiceEndpoint(doc, id)
 	if !ok {

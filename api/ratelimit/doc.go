@@ -15,6 +15,11 @@
 // 15 minutes). [Binding] picks the headers of several limits charged
 // together. Time is always passed in, for tests.
 //
+// Every limiter keys its state by a fixed-size hash (16 bytes of SHA-256)
+// of the key it is given, so its memory is bounded in bytes — at most
+// EntryBytes per tracked key and limit (StreakBytes per failure streak),
+// MaxBytes in all — however long the keys (identifiers) a client sends.
+//
 // # Deviations from the reference
 //
 //   - The login throttle keys on the normalised (trimmed, lower-cased)

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"container/list"
+	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,9 +10,38 @@ import (
 	"time"
 )
 
+// Memory bounds. Every limiter keys its state by a fixed-size hash of the
+// key it is given (an identifier+IP, an IP, a DID), never the key itself,
+// so a tracked key costs the same whatever its length, and a limiter's
+// memory is bounded in bytes by how many keys it tracks.
+const (
+	// EntryBytes bounds the memory of one tracked key in one limit: its
+	// map slot, list element, entry and window (measured by
+	// TestLimitersBoundedInBytes).
+	EntryBytes = 256
+	// DefaultMaxBytes is the memory a limit of a limiter built with
+	// DefaultMaxKeys may hold.
+	DefaultMaxBytes = 16 << 20
+)
+
 // DefaultMaxKeys is the number of keys a limiter built by this package's
-// constructors tracks per limit before it evicts.
-const DefaultMaxKeys = 100_000
+// constructors tracks per limit before it evicts: DefaultMaxBytes' worth.
+const DefaultMaxKeys = DefaultMaxBytes / EntryBytes
+
+// MaxKeysFor is how many keys fit in maxBytes for a limiter of n limits
+// (at least 1).
+func MaxKeysFor(maxBytes int64, n int) int {
+	return max(int(maxBytes/int64(max(n, 1)*EntryBytes)), 1)
+}
+
+// hkey is what limiters key by: the first 16 bytes of the SHA-256 of the
+// caller's key (collisions would take ~2^64 work to find).
+type hkey [16]byte
+
+func hashKey(s string) hkey {
+	sum := sha256.Sum256([]byte(s))
+	return hkey(sum[:16])
+}
 
 // Limit is one fixed-window rate limit: at most Points points per Window.
 // As in the reference (rate-limiter-flexible's memory limiter behind
@@ -113,11 +143,14 @@ func (d Decision) SetHeaders(h http.Header) {
 // expired window is dropped when a new key needs room, and when every
 // tracked window is live the one that would close soonest is evicted (its
 // key starts afresh: under a flood of distinct keys the limiter forgets
-// the oldest rather than refusing everyone). It is safe for concurrent use.
+// the oldest rather than refusing everyone). Keys are kept as fixed-size
+// hashes, so its memory is bounded in bytes too (MaxBytes). It is safe for
+// concurrent use.
 type Limiter struct {
-	limits []Limit
-	mu     sync.Mutex
-	wins   []*expiringMap[*window] // one per limit
+	limits  []Limit
+	maxKeys int
+	mu      sync.Mutex
+	wins    []*expiringMap[*window] // one per limit
 }
 
 type window struct {
@@ -135,7 +168,7 @@ func NewLimiter(maxKeys int, limits ...Limit) *Limiter {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	l := &Limiter{limits: append([]Limit(nil), limits...)}
+	l := &Limiter{limits: append([]Limit(nil), limits...), maxKeys: maxKeys}
 	for _, lim := range limits {
 		if lim.Points < 1 || lim.Window < time.Second {
 			panic(fmt.Sprintf("auth: bad limit %+v", lim))
@@ -148,14 +181,22 @@ func NewLimiter(maxKeys int, limits ...Limit) *Limiter {
 // Limits returns the limiter's limits.
 func (l *Limiter) Limits() []Limit { return append([]Limit(nil), l.limits...) }
 
+// MaxBytes bounds the memory the limiter's state can take: maxKeys per
+// limit, EntryBytes each.
+func (l *Limiter) MaxBytes() int64 { return int64(l.maxKeys) * int64(len(l.limits)) * EntryBytes }
+
 // Charge counts points against key at time now, if every limit has room for
 // them, and says so. Points < 1 charge nothing and report the state (like
 // the reference, which skips limiting for such a charge). A charge larger
 // than a limit's Points never fits.
 func (l *Limiter) Charge(key string, points int, now time.Time) Decision {
+	return l.chargeKey(hashKey(key), points, now)
+}
+
+func (l *Limiter) chargeKey(k hkey, points int, now time.Time) Decision {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.charge(key, points, now)
+	return l.charge(k, points, now)
 }
 
 // Peek reports the state of key at time now without charging.
@@ -165,10 +206,11 @@ func (l *Limiter) Peek(key string, now time.Time) Decision {
 
 // Reset forgets key in every limit.
 func (l *Limiter) Reset(key string) {
+	k := hashKey(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, m := range l.wins {
-		m.del(key)
+		m.del(k)
 	}
 }
 
@@ -184,7 +226,7 @@ func (l *Limiter) Len() int {
 	return n
 }
 
-func (l *Limiter) charge(key string, points int, now time.Time) Decision {
+func (l *Limiter) charge(key hkey, points int, now time.Time) Decision {
 	type state struct {
 		w     *window // nil: no live window (a charge would open one)
 		start time.Time
@@ -258,24 +300,24 @@ func better(a, b Decision) bool {
 // when the map is full. Not safe for concurrent use.
 type expiringMap[V any] struct {
 	max   int
-	items map[string]*list.Element
+	items map[hkey]*list.Element
 	order *list.List // of *expEntry[V], soonest expiry first
 }
 
 type expEntry[V any] struct {
-	key     string
+	key     hkey
 	expires time.Time
 	val     V
 }
 
 func newExpiringMap[V any](max int) *expiringMap[V] {
-	return &expiringMap[V]{max: max, items: make(map[string]*list.Element), order: list.New()}
+	return &expiringMap[V]{max: max, items: make(map[hkey]*list.Element), order: list.New()}
 }
 
 func (m *expiringMap[V]) len() int { return len(m.items) }
 
 // get returns the live value of key; an expired one is deleted.
-func (m *expiringMap[V]) get(key string, now time.Time) (V, bool) {
+func (m *expiringMap[V]) get(key hkey, now time.Time) (V, bool) {
 	el, ok := m.items[key]
 	if !ok {
 		var zero V
@@ -292,7 +334,7 @@ func (m *expiringMap[V]) get(key string, now time.Time) (V, bool) {
 }
 
 // set stores val under key until expires, moving it to the back.
-func (m *expiringMap[V]) set(key string, val V, expires, now time.Time) {
+func (m *expiringMap[V]) set(key hkey, val V, expires, now time.Time) {
 	if el, ok := m.items[key]; ok {
 		e := el.Value.(*expEntry[V])
 		e.val, e.expires = val, expires
@@ -308,7 +350,7 @@ func (m *expiringMap[V]) set(key string, val V, expires, now time.Time) {
 	m.items[key] = m.order.PushBack(&expEntry[V]{key: key, expires: expires, val: val})
 }
 
-func (m *expiringMap[V]) del(key string) {
+func (m *expiringMap[V]) del(key hkey) {
 	if el, ok := m.items[key]; ok {
 		m.order.Remove(el)
 		delete(m.items, key)

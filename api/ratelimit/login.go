@@ -36,9 +36,16 @@ type LoginConfig struct {
 	// minute).
 	PendingTimeout time.Duration
 	// MaxKeys bounds the identifier+IP pairs tracked, per limit and for
-	// streaks (default DefaultMaxKeys).
+	// streaks (default: as many as MaxBytes allows).
 	MaxKeys int
+	// MaxBytes bounds the throttle's memory (default DefaultMaxBytes per
+	// limit and for streaks): MaxKeys is lowered to fit.
+	MaxBytes int64
 }
+
+// StreakBytes bounds the memory of one tracked failure streak (its entry
+// and up to MaxFailures pending attempts, at the default of 5).
+const StreakBytes = 512
 
 func (c LoginConfig) withDefaults() LoginConfig {
 	if len(c.Limits) == 0 {
@@ -59,8 +66,12 @@ func (c LoginConfig) withDefaults() LoginConfig {
 	if c.PendingTimeout <= 0 {
 		c.PendingTimeout = time.Minute
 	}
-	if c.MaxKeys <= 0 {
-		c.MaxKeys = DefaultMaxKeys
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = int64(len(c.Limits)+1) * DefaultMaxBytes
+	}
+	perKey := int64(len(c.Limits)*EntryBytes + StreakBytes + 24*max(c.MaxFailures-5, 0))
+	if fit := int(max(c.MaxBytes/perKey, 1)); c.MaxKeys <= 0 || c.MaxKeys > fit {
+		c.MaxKeys = fit
 	}
 	return c
 }
@@ -82,7 +93,8 @@ func (c LoginConfig) withDefaults() LoginConfig {
 // up) before keying, so case variants share one budget; the reference keys
 // on the raw identifier.
 //
-// In memory and bounded like Limiter. Safe for concurrent use.
+// In memory and bounded like Limiter, in keys and bytes (MaxBytes): pairs
+// are kept as fixed-size hashes. Safe for concurrent use.
 type LoginThrottle struct {
 	cfg     LoginConfig
 	limiter *Limiter
@@ -108,10 +120,19 @@ func NewLoginThrottle(cfg LoginConfig) *LoginThrottle {
 	}
 }
 
-func loginKey(identifier, ip string) string {
+// loginKey is the fixed-size key of an (identifier, IP) pair: a hash, so
+// that what the throttle keeps per pair does not grow with the
+// identifier.
+func loginKey(identifier, ip string) hkey {
 	id := strings.ToLower(strings.TrimSpace(identifier))
 	// length-prefixed: no identifier can forge another pair's key
-	return strconv.Itoa(len(id)) + ":" + id + "|" + ip
+	return hashKey(strconv.Itoa(len(id)) + ":" + id + "|" + ip)
+}
+
+// MaxBytes bounds the throttle's memory: its attempt windows and failure
+// streaks, whatever the identifiers' length.
+func (t *LoginThrottle) MaxBytes() int64 {
+	return t.limiter.MaxBytes() + int64(t.cfg.MaxKeys)*int64(StreakBytes+24*max(t.cfg.MaxFailures-5, 0))
 }
 
 // livePending drops pending attempts older than PendingTimeout.
@@ -134,7 +155,7 @@ func (t *LoginThrottle) lockedDecision(until, now time.Time) Decision {
 	}
 }
 
-func (t *LoginThrottle) save(key string, s *streak, now time.Time) {
+func (t *LoginThrottle) save(key hkey, s *streak, now time.Time) {
 	exp := now.Add(t.cfg.FailureMemory)
 	if s.lockedUntil.After(exp) {
 		exp = s.lockedUntil
@@ -168,7 +189,7 @@ func (t *LoginThrottle) Allow(identifier, ip string, now time.Time) Decision {
 			return t.lockedDecision(until, now)
 		}
 	}
-	d := t.limiter.Charge(key, 1, now)
+	d := t.limiter.chargeKey(key, 1, now)
 	if !d.OK {
 		return d
 	}

@@ -39,7 +39,9 @@ type describeRepoOutput struct {
 
 // DescribeRepo serves com.atproto.repo.describeRepo for hosted repos. The
 // DID document is the one this PDS published for the account (its handle,
-// repo key and endpoint), built from local state rather than fetched.
+// repo key and endpoint), built from local state rather than fetched. A
+// repo that is not active is described only to its owner and the admin;
+// others get RepoTakendown, RepoDeactivated … as the reference answers.
 func (h *Handlers) DescribeRepo(c echo.Context) error {
 	ctx := c.Request().Context()
 	raw, err := xrpc.Query(c, "repo")
@@ -52,6 +54,13 @@ func (h *Handlers) DescribeRepo(c echo.Context) error {
 	}
 	if !hosted {
 		return repoNotFound(raw)
+	}
+	// assertRepoAvailability: the status's error to anyone but the owner
+	// and the admin.
+	if ok, err := h.mayRead(c, a); err != nil {
+		return err
+	} else if !ok {
+		return xrpc.RepoUnavailable(raw, a.Status)
 	}
 	key, err := h.PDS.Keys.Get(ctx, a.DID, a.SigningKeySeq)
 	if err != nil {

@@ -16,7 +16,8 @@ type getRecordOutput struct {
 	Value map[string]any `json:"value"`
 }
 
-// GetRecord serves com.atproto.repo.getRecord.
+// GetRecord serves com.atproto.repo.getRecord; a repo that is not active
+// only to its owner and the admin (RecordNotFound to others).
 func (h *Handlers) GetRecord(c echo.Context) error {
 	ctx := c.Request().Context()
 	raw, err := xrpc.Query(c, "repo")
@@ -50,9 +51,17 @@ func (h *Handlers) GetRecord(c echo.Context) error {
 	if !hosted {
 		return h.recordElsewhere(c)
 	}
-	rec, err := h.PDS.Records.Served(ctx, a.DID, coll, rkey)
 	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "RecordNotFound",
 		Message: "Could not locate record: at://" + a.DID.String() + "/" + coll.String() + "/" + rkey.String()}
+	// A repo that is not active has no records to anyone but its owner and
+	// the admin (the reference does not find its account, and the AppView
+	// it falls back to answers RecordNotFound).
+	if ok, err := h.mayRead(c, a); err != nil {
+		return err
+	} else if !ok {
+		return notFound
+	}
+	rec, err := h.PDS.Records.Served(ctx, a.DID, coll, rkey)
 	if errors.Is(err, records.ErrNotFound) {
 		return notFound
 	}

@@ -28,12 +28,30 @@ type Handlers struct {
 	// Limiter, if set, charges each commit's points (create 3, update 2,
 	// delete 1) against the account's hourly and daily budgets.
 	Limiter *ratelimit.WriteLimiter
+	// Privileged reports whether the caller may read did's repo whatever
+	// its status (its owner or the admin), and refuses basic credentials
+	// that are not the admin's: the sync methods' rule (sync.Handlers).
+	// nil: only the owner.
+	Privileged func(c echo.Context, did syntax.DID) (bool, error)
 	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
 	// 0 means pds.DefaultMaxImportSize.
 	MaxImportSize int64
 	// Elsewhere, if set, answers getRecord for repos this server does not
 	// host (foreign.go).
 	Elsewhere PassThrough
+}
+
+// mayRead reports whether the caller may read a's repo: anyone while it is
+// active, its owner and the admin whatever its status. Basic credentials
+// that are not the admin's are refused (401) whatever the repo's status,
+// as the sync methods do.
+func (h *Handlers) mayRead(c echo.Context, a *accounts.Account) (bool, error) {
+	if h.Privileged != nil {
+		priv, err := h.Privileged(c, a.DID)
+		return priv || a.Active, err
+	}
+	caller := xrpc.GetCaller(c)
+	return a.Active || (caller != nil && caller.DID == a.DID), nil
 }
 
 // rkeyClock makes the record keys of creates that do not name one.

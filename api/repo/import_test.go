@@ -330,7 +330,7 @@ func TestReserveSigningKey(t *testing.T) {
 	if r.Status != 200 || out.SigningKey == "" {
 		t.Fatalf("reserveSigningKey: %d %s", r.Status, r.Body)
 	}
-	m.arrive(t, m.a, "reserved.test")
+	m.arrive(t, m.a, "keyholder.test") // not "reserved": a reserved handle (handle/reserved.ts)
 	key, err := m.new.PDS.SigningKey(context.Background(), m.a.DID)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,8 @@ type listRecordsOutput struct {
 
 // ListRecords serves com.atproto.repo.listRecords (limit 1–100, default 50;
 // cursor is the last rkey of the previous page; reverse lists oldest first
-// as the reference does — rkeys ascending).
+// as the reference does — rkeys ascending). A repo that is not active is
+// listed only to its owner and the admin.
 func (h *Handlers) ListRecords(c echo.Context) error {
 	ctx := c.Request().Context()
 	raw, err := xrpc.Query(c, "repo")
@@ -47,6 +48,14 @@ func (h *Handlers) ListRecords(c echo.Context) error {
 	a, err := h.resolveRepo(ctx, raw)
 	if err != nil {
 		return err
+	}
+	// A repo that is not active is, to anyone but its owner and the admin,
+	// a repo this server does not know (the reference's getDidForActor
+	// does not see inactive accounts).
+	if ok, err := h.mayRead(c, a); err != nil {
+		return err
+	} else if !ok {
+		return xrpc.InvalidRequest("Could not find repo: %s", raw)
 	}
 	// Newest first (descending rkey) by default; reverse=true ascending.
 	recs, err := h.PDS.Records.List(ctx, a.DID, coll, cursor, limit, !reverse)

@@ -19,7 +19,9 @@ func TestDeactivateActivate(t *testing.T) {
 	if r := env.Do("POST", "/xrpc/com.atproto.server.deactivateAccount", nil, a.Token, map[string]any{}); r.Status != 200 {
 		t.Fatalf("deactivate: %d %s", r.Status, r.Body)
 	}
-	if r := write(); r.Status != 400 || r.ErrorName() != "InvalidRequest" {
+	// The reference's checkDeactivated answer (the Bluesky app shows its
+	// reactivation screen on it).
+	if r := write(); r.Status != 401 || r.ErrorName() != "AccountDeactivated" {
 		t.Fatalf("write while deactivated: %d %s", r.Status, r.Body)
 	}
 	var s sessionOut

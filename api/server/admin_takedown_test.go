@@ -185,7 +185,8 @@ func TestAccountTakedownStatus(t *testing.T) {
 	if _, st := subjectStatus(t, env, q); !st.Takedown.Applied || st.Takedown.Ref != "1767323045" {
 		t.Fatalf("taken down: %+v", st.Takedown)
 	}
-	want(t, env.Do("POST", "/xrpc/com.atproto.server.refreshSession", nil, a.Refresh, nil), 400, "")
+	// The reference's refreshSession: 401 AccountTakedown (softDeleted).
+	want(t, env.Do("POST", "/xrpc/com.atproto.server.refreshSession", nil, a.Refresh, nil), 401, "AccountTakedown")
 	want(t, post(env, "com.atproto.admin.updateSubjectStatus", adminAuth, map[string]any{"subject": subject, "takedown": map[string]any{"applied": false}}), 200, "")
 	if r, st := subjectStatus(t, env, q); st.Takedown.Applied || strings.Contains(string(r.Body), "ref") {
 		t.Fatalf("reversed: %s", r.Body)

@@ -93,14 +93,14 @@ func TestAdminInviteCodes(t *testing.T) {
 	}
 	var one struct{ Code string }
 	r.JSON(t, &one)
-	for i, h := range []string{"u1.test", "u2.test"} {
+	for i, h := range []string{"use1.test", "use2.test"} {
 		s := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": h, "email": h + "@example.com", "password": "pw-long-enough", "inviteCode": one.Code})
 		if s.Status != 200 {
 			t.Fatalf("signup %d: %d %s", i, s.Status, s.Body)
 		}
 	}
-	if s := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": "u3.test", "email": "u3@example.com", "password": "pw-long-enough", "inviteCode": one.Code}); s.Status != 400 {
-		t.Fatalf("third use of a 2-use code: %d", s.Status)
+	if s := env.Do("POST", "/xrpc/com.atproto.server.createAccount", nil, "", map[string]any{"handle": "use3.test", "email": "u3@example.com", "password": "pw-long-enough", "inviteCode": one.Code}); s.Status != 400 || s.ErrorName() != "InvalidInviteCode" {
+		t.Fatalf("third use of a 2-use code: %d %s", s.Status, s.Body)
 	}
 	r = env.Do("POST", "/xrpc/com.atproto.server.createInviteCodes", nil, admin, map[string]any{"codeCount": 3, "useCount": 1})
 	var many struct {

@@ -54,23 +54,27 @@ type createSessionInput struct {
 	Identifier      string `json:"identifier"`
 	Password        string `json:"password"`
 	AuthFactorToken string `json:"authFactorToken"`
+	// AllowTakendown: the client can handle a taken-down account's
+	// restricted session (the takendown scope); without it a taken-down
+	// account's login is refused with AccountTakedown.
+	AllowTakendown bool `json:"allowTakendown"`
 }
 
 // CreateSession serves com.atproto.server.createSession: identifier (handle,
-// email or DID) and the account password or an app password. Attempts are
+// email or DID) and the account password or an app password. Identifiers
+// longer than their kind can be are refused (400) before anything else,
+// passwords over the reference's 512 characters too (401). Attempts are
 // throttled per identifier and IP (the reference's 30 / 5 min and 300 / day,
 // plus a 15 minute lock after 5 failures in a row) and every answer takes
 // at least ratelimit.LoginMinDuration, so timing does not reveal accounts.
 // An account with the email sign-in code on needs the code mailed to it
 // too: without authFactorToken the answer is 401 AuthFactorTokenRequired
 // and a code is mailed.
+// A taken-down account's right password is answered 401 AccountTakedown
+// unless the client sends allowTakendown, which opens a session of the
+// restricted takendown scope (the reference's createSession).
 func (h *Handlers) CreateSession(c echo.Context) error {
 	start := time.Now()
-	defer func() {
-		if d := ratelimit.LoginMinDuration - time.Since(start); d > 0 {
-			time.Sleep(d)
-		}
-	}()
 	var in createSessionInput
 	if err := xrpc.BindJSON(c, 150<<10, &in); err != nil {
 		return err
@@ -78,6 +82,21 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 	if in.Identifier == "" || in.Password == "" {
 		return xrpc.InvalidRequest("identifier and password are required")
 	}
+	// Refused before the throttle sees them: an identifier no account can
+	// have, and (the reference's check) a password no account can have.
+	if err := pds.CheckLoginIdentifier(in.Identifier); err != nil {
+		return err
+	}
+	if auth.PasswordLength(in.Password) > auth.OldPasswordMaxLength {
+		return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AuthenticationRequired", Message: "Password too long. Consider resetting your password."}
+	}
+	// From here on every answer takes at least LoginMinDuration (the
+	// refusals above say nothing about any account).
+	defer func() {
+		if d := ratelimit.LoginMinDuration - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
+	}()
 	ctx := c.Request().Context()
 	ip := netguard.Key(c.RealIP())
 	dec := h.Throttle.Allow(in.Identifier, ip, h.PDS.Now())
@@ -93,6 +112,12 @@ func (h *Handlers) CreateSession(c echo.Context) error {
 	if err != nil {
 		h.Throttle.Release(in.Identifier, ip, h.PDS.Now())
 		return err
+	}
+	// The reference's answer to a taken-down account's right password,
+	// before any sign-in code is mailed to it.
+	if pds.TakenDown(login.Account) && !in.AllowTakendown {
+		h.Throttle.Succeed(in.Identifier, ip, h.PDS.Now())
+		return &xrpc.Error{Status: http.StatusUnauthorized, Name: "AccountTakedown", Message: "Account has been taken down"}
 	}
 	// The email sign-in code, for the account password (app passwords are
 	// not subject to it, as the reference's entryway).

@@ -46,17 +46,7 @@ func repoNotFound(did syntax.DID) *xrpc.Error {
 
 // unavailable is the error for a repo that is not active, by its status.
 func unavailable(did syntax.DID, status string) *xrpc.Error {
-	switch status {
-	case "takendown":
-		return repoError("RepoTakendown", "Repo has been takendown: "+did.String())
-	case "suspended":
-		return repoError("RepoSuspended", "Repo has been suspended: "+did.String())
-	case "deactivated":
-		return repoError("RepoDeactivated", "Repo has been deactivated: "+did.String())
-	}
-	// Statuses with no error of their own (desynchronized, throttled, or
-	// none): the repo is not being served all the same.
-	return repoError("RepoDeactivated", fmt.Sprintf("Repo is not active (status %q): %s", status, did))
+	return xrpc.RepoUnavailable(did.String(), status)
 }
 
 // didParam parses the required did parameter.
@@ -95,10 +85,11 @@ func (h *Handlers) repo(ctx context.Context, did syntax.DID) (eventlog.RepoHead,
 	return head, r, nil
 }
 
-// privileged reports whether the caller may read did's repo whatever its
+// Privileged reports whether the caller may read did's repo whatever its
 // status: its owner, or the admin. HTTP basic credentials that are not the
-// admin's are refused (401), as the reference's admin verifier does.
-func (h *Handlers) privileged(c echo.Context, did syntax.DID) (bool, error) {
+// admin's are refused (401), as the reference's admin verifier does. The
+// com.atproto.repo reads and resolveHandle gate on it too.
+func (h *Handlers) Privileged(c echo.Context, did syntax.DID) (bool, error) {
 	hdr := c.Request().Header.Get(echo.HeaderAuthorization)
 	if scheme, _, err := auth.ParseAuthorization(hdr); err == nil && scheme == auth.SchemeBasic {
 		if auth.CheckAdmin(hdr, h.AdminPassword) {
@@ -113,7 +104,7 @@ func (h *Handlers) privileged(c echo.Context, did syntax.DID) (bool, error) {
 // available returns did's head if the caller may read the repo, else the
 // lexicon's error for the repo's status.
 func (h *Handlers) available(c echo.Context, did syntax.DID) (eventlog.RepoHead, error) {
-	ok, err := h.privileged(c, did)
+	ok, err := h.Privileged(c, did)
 	if err != nil {
 		return eventlog.RepoHead{}, err
 	}

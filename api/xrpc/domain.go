@@ -38,7 +38,10 @@ var domainErrors = []struct {
 	{pds.ErrConcurrentWrite, http.StatusBadRequest, "InvalidSwap", ""},
 	{commit.ErrInvalidSwap, http.StatusBadRequest, "InvalidSwap", ""},
 	{pds.ErrAccountNotFound, http.StatusBadRequest, "AccountNotFound", ""},
-	{pds.ErrAccountTakendown, http.StatusBadRequest, "AccountTakedown", ""},
+	// The reference's checkTakedown / checkDeactivated answers (401): the
+	// Bluesky app keys its screens on these names.
+	{pds.ErrAccountTakendown, http.StatusUnauthorized, "AccountTakedown", ""},
+	{pds.ErrAccountDeactivated, http.StatusUnauthorized, "AccountDeactivated", ""},
 	{pds.ErrInvalidHandle, http.StatusBadRequest, "InvalidHandle", ""},
 	{pds.ErrUnsupportedDomain, http.StatusBadRequest, "UnsupportedDomain", ""},
 	{pds.ErrHandleNotAvailable, http.StatusBadRequest, "HandleNotAvailable", ""},
@@ -46,6 +49,7 @@ var domainErrors = []struct {
 	{pds.ErrPLC, http.StatusBadGateway, "UpstreamFailure", ""},
 	{pds.ErrInvalidInput, http.StatusBadRequest, "InvalidRequest", ""},
 	{pds.ErrSessionRevoked, http.StatusBadRequest, "InvalidToken", ""},
+	{pds.ErrPasswordBusy, http.StatusServiceUnavailable, "ServiceUnavailable", "the server is busy checking passwords; try again shortly"},
 	{pds.ErrBlobNotFound, http.StatusBadRequest, "BlobNotFound", ""},
 	{pds.ErrInvalidMimeType, http.StatusBadRequest, "InvalidMimeType", ""},
 	{commit.ErrInvalidRecord, http.StatusBadRequest, "InvalidRequest", ""},
@@ -78,6 +82,9 @@ func fromDomain(err error) *Error {
 		e := &Error{Status: d.status, Name: d.name, Message: msg}
 		if d.status >= 500 {
 			e.Err = err
+		}
+		if errors.Is(err, pds.ErrPasswordBusy) {
+			e.Header = http.Header{"Retry-After": {"1"}}
 		}
 		return e
 	}

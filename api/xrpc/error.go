@@ -43,6 +43,25 @@ func MethodNotImplemented(nsid string) *Error {
 	return &Error{Status: http.StatusNotImplemented, Name: "MethodNotImplemented", Message: "method not implemented: " + nsid}
 }
 
+// RepoUnavailable is the lexicon's error (400) for a read of a repo that is
+// not active, by its status (the reference's assertRepoAvailability and
+// the sync methods' errors); repo names it (a DID, or the handle asked
+// for).
+func RepoUnavailable(repo, status string) *Error {
+	e := func(name, msg string) *Error { return &Error{Status: http.StatusBadRequest, Name: name, Message: msg} }
+	switch status {
+	case "takendown":
+		return e("RepoTakendown", "Repo has been takendown: "+repo)
+	case "suspended":
+		return e("RepoSuspended", "Repo has been suspended: "+repo)
+	case "deactivated":
+		return e("RepoDeactivated", "Repo has been deactivated: "+repo)
+	}
+	// Statuses with no error of their own (desynchronized, throttled, or
+	// none): the repo is not being served all the same.
+	return e("RepoDeactivated", fmt.Sprintf("Repo is not active (status %q): %s", status, repo))
+}
+
 // Body is the JSON body of an error response.
 type Body struct {
 	Error   string `json:"error"`

@@ -145,6 +145,7 @@ type flood struct {
 	addr   string // the server, host:port
 	did    string // an account on it
 	handle string
+	email  string
 }
 
 // dial connects from the flood address.
@@ -270,14 +271,29 @@ var floodCases = []floodCase{
 				conns = append(conns, c)
 			}
 			time.Sleep(time.Second) // the server accepts (or refuses) them all
-			for _, c := range conns {
-				_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
-				var b [1]byte
-				if _, err := c.Read(b[:]); errors.Is(err, os.ErrDeadlineExceeded) {
-					o.add("held")
-				} else {
-					o.add("refused")
+			// A connection still in the kernel's accept queue looks held
+			// until the server gets to it (slow under the race detector):
+			// those over the cap are looked at again for a while; one the
+			// server holds stays open.
+			held := conns
+			for give := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				var still []net.Conn
+				for _, c := range held {
+					_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+					var b [1]byte
+					if _, err := c.Read(b[:]); errors.Is(err, os.ErrDeadlineExceeded) {
+						still = append(still, c)
+					} else {
+						o.add("refused")
+					}
 				}
+				held = still
+				if len(held) <= defaultMaxConnsPerIP || time.Now().After(give) {
+					break
+				}
+			}
+			for range held {
+				o.add("held")
 			}
 			time.Sleep(time.Second)
 			for _, c := range conns {
@@ -398,6 +414,31 @@ var floodCases = []floodCase{
 		},
 	},
 	{
+		// 100 wrong app passwords for the account, which has the most
+		// app passwords it may (100), under its DID and its email (its
+		// handle is locked out by the case before): each check costs two
+		// scrypts whatever the number of app passwords, at most 5 per
+		// identifier are checked, then the lockout answers.
+		name: "app password logins",
+		run: func(f *flood, o *outcomes) {
+			parallel(100, 16, func(i int) {
+				id := f.did
+				if i%2 == 1 {
+					id = f.email
+				}
+				body := fmt.Sprintf(`{"identifier":%q,"password":"abcd-efgh-ijkl-%04d"}`, id, i)
+				o.add(f.exchange(fmt.Sprintf("POST /xrpc/com.atproto.server.createSession HTTP/1.1\r\nHost: pds\r\nContent-Type: application/json\r\nContent-Length: %d",
+					len(body)), []byte(body), 20*time.Second))
+			})
+		},
+		check: func(o *outcomes) error {
+			if o.count("401") > 10 || o.count("429") < 90 {
+				return errors.New("want at most 5 app passwords checked per identifier, then 429")
+			}
+			return nil
+		},
+	},
+	{
 		// 100 admin password guesses: 10, then the lockout.
 		name: "admin password guesses",
 		run: func(f *flood, o *outcomes) {
@@ -509,7 +550,7 @@ func floodBounds() (rssGrowthMB float64, p99, worst time.Duration) {
 // crash tests: a real `serve` process under a bounded flood from one
 // address (1,000 held connections, 200 trickled bodies, 600 terabyte
 // Content-Lengths, 200 logins with 100 KB identifiers, 100 wrong
-// passwords, 100 admin guesses, 50 firehose subscriptions, 3 s of requests
+// passwords, 100 wrong app passwords against 100 stored, 100 admin guesses, 50 firehose subscriptions, 3 s of requests
 // as fast as 32 connections go)
 // keeps its RSS under a stated bound and answers _health from another
 // address within a stated latency throughout. The cases are a table: a
@@ -526,13 +567,28 @@ func TestServeUnderFloodFromOneAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var acct struct{ DID, Handle string }
+	var acct struct{ DID, Handle, AccessJwt string }
 	_ = json.NewDecoder(resp.Body).Decode(&acct)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("createAccount: %d", resp.StatusCode)
 	}
-	f := &flood{t: t, addr: c.addr, did: acct.DID, handle: acct.Handle}
+	// The most app passwords an account may have (issue 14 item 2: the
+	// cost of a login must not grow with them).
+	for i := range 100 {
+		req, _ := http.NewRequest("POST", base+"/xrpc/com.atproto.server.createAppPassword", strings.NewReader(fmt.Sprintf(`{"name":"app-%d"}`, i)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+acct.AccessJwt)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("createAppPassword %d: %d", i, resp.StatusCode)
+		}
+	}
+	f := &flood{t: t, addr: c.addr, did: acct.DID, handle: acct.Handle, email: "v@example.com"}
 	// Warm up, then the baseline.
 	for range 20 {
 		if _, err := health(c.addr, "", 2*time.Second); err != nil {

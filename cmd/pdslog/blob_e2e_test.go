@@ -293,7 +293,7 @@ func TestServeBlobLifecycle(t *testing.T) {
 	}
 	var acct struct{ DID, AccessJwt string }
 	if st := call("POST", "com.atproto.server.createAccount", "", "application/json",
-		strings.NewReader(`{"handle":"pics.test","email":"p@example.com","password":"hunter22hunter"}`), &acct); st != 200 {
+		strings.NewReader(`{"handle":"snaps.test","email":"p@example.com","password":"hunter22hunter"}`), &acct); st != 200 {
 		t.Fatalf("createAccount: %d", st)
 	}
 	img := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 3000)...)

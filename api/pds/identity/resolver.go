@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,11 +27,18 @@ const (
 	DefaultDIDCacheStaleTTL = time.Hour
 	DefaultDIDCacheMaxTTL   = 24 * time.Hour
 	DefaultResolveTimeout   = 3 * time.Second
-	// DefaultDIDCacheEntries bounds the cache (the reference's SQLite
-	// cache is unbounded; ours lives in memory).
+	// DefaultDIDCacheEntries and DefaultDIDCacheBytes bound the cache (the
+	// reference's SQLite cache is unbounded; ours lives in memory): the
+	// oldest entries go first when either is reached.
 	DefaultDIDCacheEntries = 20_000
-	// maxDIDDocument bounds a did:web document read.
-	maxDIDDocument = 1 << 20
+	DefaultDIDCacheBytes   = 8 << 20
+	// MaxDIDDocument is the largest DID document accepted, did:web or
+	// did:plc. Real ones are a few KB (the PLC directory caps operations
+	// far lower); a bigger one is refused, not cached.
+	MaxDIDDocument = 64 << 10
+	// entryOverhead is what a cache entry costs beyond its document's
+	// JSON size (map slot, list element, entry, struct headers).
+	entryOverhead = 512
 )
 
 var (
@@ -50,6 +58,12 @@ var (
 // found gone on refresh leaves the cache; a failed refresh keeps the old
 // one. Concurrent resolutions of one DID share one request.
 //
+// The cache is bounded in bytes (MaxBytes, each entry counted as its
+// document's JSON size plus overhead) and entries (MaxEntries), evicting
+// the least recently resolved; a document over MaxDIDDocument is refused,
+// and one with no usable service (an http(s) endpoint, what callers look
+// documents up for) is returned but not cached.
+//
 // The zero value is not usable: set PLC (and Web for did:web).
 type Resolver struct {
 	PLC *plc.Client
@@ -59,16 +73,21 @@ type Resolver struct {
 	MaxTTL     time.Duration // 0 means DefaultDIDCacheMaxTTL
 	Timeout    time.Duration // per resolution; 0 means DefaultResolveTimeout
 	MaxEntries int           // 0 means DefaultDIDCacheEntries
+	MaxBytes   int64         // 0 means DefaultDIDCacheBytes
 	Now        func() time.Time
 	Logger     *slog.Logger
 
 	mu       sync.Mutex
-	cache    map[syntax.DID]cacheEntry
+	cache    map[syntax.DID]*list.Element // of *cacheEntry
+	order    *list.List                   // least recently stored first
+	bytes    int64                        // sum of the entries' sizes
 	inflight map[syntax.DID]*resolveCall
 }
 
 type cacheEntry struct {
+	did       syntax.DID
 	doc       *identity.DIDDocument
+	size      int64
 	updatedAt time.Time
 }
 
@@ -101,7 +120,11 @@ func (r *Resolver) Resolve(ctx context.Context, did syntax.DID) (*identity.DIDDo
 	}
 	now := r.now()
 	r.mu.Lock()
-	e, ok := r.cache[did]
+	var e cacheEntry
+	el, ok := r.cache[did]
+	if ok {
+		e = *el.Value.(*cacheEntry)
+	}
 	r.mu.Unlock()
 	if ok {
 		age := now.Sub(e.updatedAt)
@@ -118,8 +141,61 @@ func (r *Resolver) Resolve(ctx context.Context, did syntax.DID) (*identity.DIDDo
 // Purge drops did's cached document, if any.
 func (r *Resolver) Purge(did syntax.DID) {
 	r.mu.Lock()
-	delete(r.cache, did)
+	r.drop(did)
 	r.mu.Unlock()
+}
+
+// CacheStats is the cache's size.
+type CacheStats struct {
+	Entries int
+	Bytes   int64
+}
+
+// CacheStats reports how much the cache holds.
+func (r *Resolver) CacheStats() CacheStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return CacheStats{Entries: len(r.cache), Bytes: r.bytes}
+}
+
+// drop removes did's entry; r.mu is held.
+func (r *Resolver) drop(did syntax.DID) {
+	if el, ok := r.cache[did]; ok {
+		r.bytes -= el.Value.(*cacheEntry).size
+		r.order.Remove(el)
+		delete(r.cache, did)
+	}
+}
+
+// store caches doc as did's, if it is usable, then evicts the oldest
+// entries until the cache fits its bounds; r.mu is held.
+func (r *Resolver) store(did syntax.DID, doc *identity.DIDDocument, size int64) {
+	r.drop(did)
+	if !usable(doc) {
+		return
+	}
+	if r.cache == nil {
+		r.cache = map[syntax.DID]*list.Element{}
+		r.order = list.New()
+	}
+	size += entryOverhead
+	r.cache[did] = r.order.PushBack(&cacheEntry{did: did, doc: doc, size: size, updatedAt: r.now()})
+	r.bytes += size
+	maxEntries, maxBytes := orDefault(r.MaxEntries, DefaultDIDCacheEntries), orDefault(r.MaxBytes, DefaultDIDCacheBytes)
+	for len(r.cache) > maxEntries || r.bytes > maxBytes {
+		r.drop(r.order.Front().Value.(*cacheEntry).did)
+	}
+}
+
+// usable reports whether doc is worth caching: callers resolve DIDs for
+// their services, so one with no service with an http(s) endpoint is not.
+func usable(doc *identity.DIDDocument) bool {
+	for _, s := range doc.Service {
+		if u, err := url.Parse(s.ServiceEndpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // shared resolves did once for every concurrent caller and updates the
@@ -146,25 +222,17 @@ func (r *Resolver) shared(ctx context.Context, did syntax.DID, background bool) 
 	r.mu.Unlock()
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), orDefault(r.Timeout, DefaultResolveTimeout))
-	c.doc, c.err = r.fetch(rctx, did)
+	var size int64
+	c.doc, size, c.err = r.fetch(rctx, did)
 	cancel()
 
 	r.mu.Lock()
 	delete(r.inflight, did)
 	switch {
 	case c.err == nil:
-		if r.cache == nil {
-			r.cache = map[syntax.DID]cacheEntry{}
-		}
-		if _, ok := r.cache[did]; !ok && len(r.cache) >= orDefault(r.MaxEntries, DefaultDIDCacheEntries) {
-			for k := range r.cache { // evict an arbitrary entry
-				delete(r.cache, k)
-				break
-			}
-		}
-		r.cache[did] = cacheEntry{doc: c.doc, updatedAt: r.now()}
+		r.store(did, c.doc, size)
 	case errors.Is(c.err, ErrDIDNotFound):
-		delete(r.cache, did)
+		r.drop(did)
 	}
 	r.mu.Unlock()
 	close(c.done)
@@ -174,22 +242,38 @@ func (r *Resolver) shared(ctx context.Context, did syntax.DID, background bool) 
 	return c.doc, c.err
 }
 
-// fetch resolves did without the cache.
-func (r *Resolver) fetch(ctx context.Context, did syntax.DID) (*identity.DIDDocument, error) {
+// fetch resolves did without the cache, and returns the document's size
+// (its JSON's). A document over MaxDIDDocument is an error.
+func (r *Resolver) fetch(ctx context.Context, did syntax.DID) (*identity.DIDDocument, int64, error) {
+	var doc *identity.DIDDocument
+	var err error
 	switch did.Method() {
 	case "plc":
 		if r.PLC == nil {
-			return nil, fmt.Errorf("%w: no PLC directory configured", ErrUnsupportedDID)
+			return nil, 0, fmt.Errorf("%w: no PLC directory configured", ErrUnsupportedDID)
 		}
-		doc, err := r.PLC.Resolve(ctx, did)
+		doc, err = r.PLC.Resolve(ctx, did)
 		if errors.Is(err, plc.ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrDIDNotFound, did, err)
+			return nil, 0, fmt.Errorf("%w: %s: %v", ErrDIDNotFound, did, err)
 		}
-		return doc, err
 	case "web":
-		return r.fetchWeb(ctx, did)
+		doc, err = r.fetchWeb(ctx, did)
+	default:
+		return nil, 0, fmt.Errorf("%w: method %q", ErrUnsupportedDID, did.Method())
 	}
-	return nil, fmt.Errorf("%w: method %q", ErrUnsupportedDID, did.Method())
+	if err != nil {
+		return nil, 0, err
+	}
+	// The size of what was kept of it (fields the document type does not
+	// know are dropped on parsing): what the cache holds.
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("resolve %s: %w", did, err)
+	}
+	if len(b) > MaxDIDDocument {
+		return nil, 0, fmt.Errorf("resolve %s: document larger than %d bytes", did, MaxDIDDocument)
+	}
+	return doc, int64(len(b)), nil
 }
 
 // fetchWeb reads https://HOST/.well-known/did.json (http for localhost).
@@ -226,12 +310,12 @@ func (r *Resolver) fetchWeb(ctx context.Context, did syntax.DID) (*identity.DIDD
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: %s: %s answered %d", ErrDIDNotFound, did, u.Host, resp.StatusCode)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxDIDDocument+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxDIDDocument+1))
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", did, err)
 	}
-	if len(b) > maxDIDDocument {
-		return nil, fmt.Errorf("resolve %s: document larger than %d bytes", did, maxDIDDocument)
+	if len(b) > MaxDIDDocument {
+		return nil, fmt.Errorf("resolve %s: document larger than %d bytes", did, MaxDIDDocument)
 	}
 	var doc identity.DIDDocument
 	if err := json.Unmarshal(b, &doc); err != nil {

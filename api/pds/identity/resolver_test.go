@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,5 +184,141 @@ func TestMockDirectory(t *testing.T) {
 	m.Put(did, &identity.DIDDocument{DID: did})
 	if doc, err := m.Resolve(context.Background(), did); err != nil || doc.DID != did {
 		t.Fatalf("resolve: %v %v", doc, err)
+	}
+}
+
+// webFarm serves did:web documents for any host, over TLS, through one
+// test server: Client dials it whatever the name (the resolver speaks
+// https to every host but localhost).
+type webFarm struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	docs    map[string][]byte // host -> body
+	fetches map[string]int
+}
+
+func newWebFarm(t *testing.T) *webFarm {
+	f := &webFarm{docs: map[string][]byte{}, fetches: map[string]int{}}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		body, ok := f.docs[r.Host]
+		f.fetches[r.Host]++
+		f.mu.Unlock()
+		if !ok || r.URL.Path != "/.well-known/did.json" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *webFarm) client() *http.Client {
+	tr := f.srv.Client().Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.InsecureSkipVerify = true
+	tr.DisableKeepAlives = true // idle connections to 400 hosts would weigh on the heap measured
+	addr := f.srv.Listener.Addr().String()
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	return &http.Client{Transport: tr}
+}
+
+// put serves host's document: a usable one (a service with an https
+// endpoint) unless usable is false, padded with alsoKnownAs entries to
+// about size bytes.
+func (f *webFarm) put(t *testing.T, host string, size int, usable bool) syntax.DID {
+	t.Helper()
+	did := syntax.DID("did:web:" + host)
+	doc := identity.DIDDocument{DID: did}
+	if usable {
+		doc.Service = []identity.DocService{{ID: "#svc", Type: "X", ServiceEndpoint: "https://svc.example"}}
+	} else {
+		doc.Service = []identity.DocService{{ID: "#svc", Type: "X", ServiceEndpoint: "not a url"}}
+	}
+	for n := 0; n < size; n += 1000 {
+		doc.AlsoKnownAs = append(doc.AlsoKnownAs, "at://"+strings.Repeat("a", 990)+".example")
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.docs[host] = b
+	f.mu.Unlock()
+	return did
+}
+
+func (f *webFarm) fetchesOf(host string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fetches[host]
+}
+
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// TestResolverCacheBounded: the DID document cache is no memory sink. A
+// document well below 1 MiB is refused (and not cached); the cache holds
+// documents up to a byte budget, not a count, however many distinct DIDs
+// are resolved; a document no one can use (no service with an http(s)
+// endpoint) is not cached.
+func TestResolverCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	f := newWebFarm(t)
+	r := &pdsidentity.Resolver{Web: f.client()}
+
+	big := f.put(t, "big.example", 800<<10, true)
+	if _, err := r.Resolve(ctx, big); err == nil {
+		t.Fatal("an 800 KB DID document was accepted")
+	}
+	if _, err := r.Resolve(ctx, big); err == nil || f.fetchesOf("big.example") != 2 {
+		t.Fatalf("an oversized document was cached: %v, %d fetches", err, f.fetchesOf("big.example"))
+	}
+
+	useless := f.put(t, "useless.example", 100, false)
+	for range 2 {
+		if _, err := r.Resolve(ctx, useless); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.fetchesOf("useless.example"); n != 2 {
+		t.Fatalf("a document without a usable service was cached (%d fetches for 2 resolutions)", n)
+	}
+
+	const n, size = 400, 48 << 10
+	dids := make([]syntax.DID, n)
+	for i := range dids {
+		dids[i] = f.put(t, fmt.Sprintf("h%d.example", i), size, true)
+	}
+	before := liveHeap()
+	for _, did := range dids {
+		doc, err := r.Resolve(ctx, did)
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpointOf(t, doc)
+	}
+	grew := liveHeap() - before
+	runtime.KeepAlive(r)
+	t.Logf("%d documents of %d KiB resolved: the cache grew the heap by %d KiB", n, size>>10, grew>>10)
+	if grew > 12<<20 {
+		t.Fatalf("%d documents of %d KiB grew the heap by %d MiB: the cache is not bounded in bytes", n, size>>10, grew>>20)
+	}
+	if st := r.CacheStats(); st.Bytes > pdsidentity.DefaultDIDCacheBytes || st.Entries >= n {
+		t.Fatalf("cache %+v over its bound of %d bytes", st, pdsidentity.DefaultDIDCacheBytes)
+	}
+	// The newest are cached, the oldest were evicted.
+	last := fmt.Sprintf("h%d.example", n-1)
+	if _, err := r.Resolve(ctx, dids[n-1]); err != nil || f.fetchesOf(last) != 1 {
+		t.Fatalf("newest document refetched: %v, %d fetches", err, f.fetchesOf(last))
+	}
+	if _, err := r.Resolve(ctx, dids[0]); err != nil || f.fetchesOf("h0.example") != 2 {
+		t.Fatalf("oldest document still cached: %v, %d fetches", err, f.fetchesOf("h0.example"))
 	}
 }

@@ -1,7 +1,10 @@
 package proxytest
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"sync"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -25,7 +28,28 @@ type Env struct {
 	AppView *Service
 	Mod     *Service
 	Config  *proxy.Config
-	n       int
+	// Logs is what the server logged (text, debug level and up).
+	Logs *Logs
+	n    int
+}
+
+// Logs collects log output; safe for concurrent use.
+type Logs struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is everything logged so far.
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // NewEnv starts everything; configure, if set, adjusts the proxy's
@@ -34,7 +58,7 @@ type Env struct {
 func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 	t.Helper()
 	plcSrv := plcserver.Start(t)
-	e := &Env{T: t, PLCURL: plcSrv.URL}
+	e := &Env{T: t, PLCURL: plcSrv.URL, Logs: &Logs{}}
 	e.AppView = Start(t, plcSrv.URL, nil)
 	e.Mod = Start(t, plcSrv.URL, nil)
 	e.Config = &proxy.Config{
@@ -46,7 +70,10 @@ func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 	if configure != nil {
 		configure(e.Config)
 	}
-	e.Env = apitest.New(t, func(o *api.Config) { o.Proxy = e.Config })
+	e.Env = apitest.New(t, func(o *api.Config) {
+		o.Proxy = e.Config
+		o.Logger = slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	e.Env.PDS.PLC.URL = plcSrv.URL
 	return e
 }

@@ -44,8 +44,9 @@ type Store struct {
 
 var _ blobstore.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the store in dir, checks that the temp
-// directory is on the same filesystem, and removes temp files a crash left.
+// Open opens (creating if needed) the store in dir, made private (0700),
+// checks that the temp directory is on the same filesystem, and removes
+// temp files a crash left.
 func Open(dir string, opts *Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("blobstore/disk: no directory")
@@ -62,6 +63,19 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	for _, d := range []string{s.dir, s.tmp} {
 		if err := os.MkdirAll(d, dirMode); err != nil {
+			return nil, fmt.Errorf("blobstore/disk: %w", err)
+		}
+	}
+	// An existing store directory keeps its mode: make it private (what is
+	// below was made 0700/0600, and is out of reach through it). A temp
+	// directory elsewhere is the operator's (its files are 0600); one
+	// inside the store is private too.
+	private := []string{s.dir}
+	if rel, err := filepath.Rel(s.dir, s.tmp); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		private = append(private, s.tmp)
+	}
+	for _, d := range private {
+		if err := os.Chmod(d, dirMode); err != nil {
 			return nil, fmt.Errorf("blobstore/disk: %w", err)
 		}
 	}
