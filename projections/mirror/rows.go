@@ -94,8 +94,9 @@ var (
 		" ON CONFLICT (key) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > r2_trash.seq", 2)
 
 	// A takedown of a record the repo holds (as the records projection
-	// applies it); re-applied, it changes nothing.
-	tmplTakedown = &template{table: tRecord, head: "INSERT INTO record_takedown (uri, did, seq) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM record WHERE uri = ?)" +
+	// applies it): one last written before the takedown, so that replayed
+	// after the record was deleted and made again it changes nothing.
+	tmplTakedown = &template{table: tRecord, head: "INSERT INTO record_takedown (uri, did, seq) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM record WHERE uri = ? AND seq < ?)" +
 		" ON CONFLICT (uri) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > record_takedown.seq"}
 	tmplTakedownReversed = &template{table: tRecord, head: "DELETE FROM record_takedown WHERE uri = ? AND seq < ?"}
 
@@ -365,7 +366,7 @@ func (t *translated) addTakedown(ev *eventlog.Event) error {
 	uri := "at://" + string(ev.DID) + "/" + d.Collection + "/" + d.RKey
 	seq := seqs(ev.Seq)
 	if d.Applied {
-		t.ops = append(t.ops, op{tmpl: tmplTakedown, args: []string{uri, string(ev.DID), seq, uri}})
+		t.ops = append(t.ops, op{tmpl: tmplTakedown, args: []string{uri, string(ev.DID), seq, uri, seq}})
 	} else {
 		t.ops = append(t.ops, op{tmpl: tmplTakedownReversed, args: []string{uri, seq}})
 	}
