@@ -20,6 +20,7 @@ import (
 
 	"github.com/pdslog/pdslog/mst"
 	"github.com/pdslog/pdslog/mst/car"
+	"github.com/pdslog/pdslog/projections/mirror/d1"
 
 	"github.com/pdslog/pdslog/projections/testenv"
 )
@@ -386,6 +387,42 @@ func TestEdgeAnswersAsPdslog(t *testing.T) {
 		}
 	}
 	t.Run("forwarded", w.checkForwarded)
+	t.Run("backfill", w.checkBackfill)
+}
+
+// checkBackfill: while the mirror reads the log again for record takedowns
+// (a mirror_backfill row, as migration 0003 leaves on a database mirrored
+// before it), getRecord and listRecords go to the origin; the other reads
+// are still served from the mirror.
+func (w *world) checkBackfill(t *testing.T) {
+	db, err := d1.New(d1.Options{APIBase: w.edge.Harness + "/client/v4", AccountID: cfAccount, DatabaseID: d1ID, Token: cfToken, Budget: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string) {
+		if _, err := db.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec("INSERT INTO mirror_backfill (name, upto, cursor) VALUES ('cloudflare', 1000000, 0)")
+	defer exec("DELETE FROM mirror_backfill WHERE name = 'cloudflare'")
+	alice := w.by["alice.test"]
+	coll, rkey, _ := strings.Cut(alice.down[0], "/")
+	for _, c := range []struct {
+		path, source string
+	}{
+		{"/xrpc/com.atproto.repo.getRecord?" + q("repo", alice.did, "collection", coll, "rkey", rkey), "origin"},
+		{"/xrpc/com.atproto.repo.listRecords?" + q("repo", alice.did, "collection", coll, "limit", "3"), "origin"},
+		{"/xrpc/com.atproto.repo.describeRepo?" + q("repo", alice.did), "mirror"},
+	} {
+		want, got := get(t, w.pds.URL, read{path: c.path}), get(t, w.edge.URL, read{path: c.path})
+		if src := got.header.Get("X-Pdslog-Edge"); src != c.source {
+			t.Errorf("%s during a backfill: answered by %q, want the %s", c.path, src, c.source)
+		}
+		if got.status != want.status || !bytes.Equal(got.body, want.body) {
+			t.Errorf("%s during a backfill: %d %.200s, pdslog %d %.200s", c.path, got.status, got.body, want.status, want.body)
+		}
+	}
 }
 
 // checkGates: the world reaches what the Worker must gate as pdslog
