@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -85,6 +86,21 @@ func TestRecordTakedowns(t *testing.T) {
 	checkMirror(t, w.log, db, tg.r2, testInline)
 }
 
+// takeOneDown takes the first record of the first live account holding
+// one down, so that a world (random, and partly in map order) surely has
+// a takedown in force.
+func (w *world) takeOneDown(t testing.TB) {
+	t.Helper()
+	for _, r := range w.live {
+		if paths := slices.Sorted(maps.Keys(r.Records)); len(paths) > 0 {
+			coll, rkey, _ := strings.Cut(paths[0], "/")
+			w.append(t, events.Must(r.DID, &events.RecordTakedown{Collection: coll, RKey: rkey, Applied: true}))
+			return
+		}
+	}
+	t.Fatal("no account holds a record")
+}
+
 // snapshot is every mirrored table, every column, row for row.
 func snapshot(t testing.TB, db *d1.Client) []string {
 	t.Helper()
@@ -123,6 +139,7 @@ func TestReplayChangesNothing(t *testing.T) {
 		w.build(t, 150, phase == 1)
 		if phase == 2 {
 			w.flush()
+			w.takeOneDown(t)
 		}
 		if err := catchUp(t.Context(), w.log, m, 30); err != nil {
 			t.Fatal(err)
@@ -170,6 +187,7 @@ func TestTakedownBackfill(t *testing.T) {
 	db := tg.client(t, nil)
 	m := tg.mirror(t, db, w.store, nil)
 	w.build(t, 150, true)
+	w.takeOneDown(t)
 	if err := catchUp(t.Context(), w.log, m, 100); err != nil {
 		t.Fatal(err)
 	}
