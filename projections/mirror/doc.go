@@ -36,10 +36,13 @@
 // blob usage), #sync (repo head, blocks, the sync log), #identity and
 // #account (account state; a deleted account's rows and objects are
 // removed), and of the private events only the blobs projection's
-// blob.uploaded, blob.deleted and blob.quarantine, and the public half of
-// each repo signing key (signing_key; the private key in the event is not
-// mirrored). Secrets, sessions and every other private event are never
-// mirrored.
+// blob.uploaded, blob.deleted and blob.quarantine, record.takedown
+// (record_takedown: applied to a record the repo holds, ended by its
+// reversal, the record's deletion or the account's; a database mirrored
+// before migration 0003 reads the log again for them, backfill.go), and
+// the public half of each repo signing key (signing_key; the private key
+// in the event is not mirrored). Secrets, sessions and every other private
+// event are never mirrored.
 //
 // The Worker in the worker directory serves reads from these rows and
 // objects (see its README).

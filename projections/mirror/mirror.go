@@ -81,6 +81,7 @@ type Mirror struct {
 	cursor eventlog.Seq // the cursor D1 holds, as last read or written
 	known  bool         // cursor is known; false after any error
 	schema bool         // migrations applied (this run, since the last error)
+	fill   *backfill    // the mirror_backfill row being worked through (backfill.go); nil when none
 
 	events, requests, uploads, skipped, deleted atomic.Int64
 }
@@ -146,6 +147,9 @@ func (m *Mirror) Cursor(ctx context.Context) (eventlog.Seq, error) {
 		m.forget()
 		return 0, err
 	}
+	if m.fill != nil {
+		return m.fill.cursor, nil
+	}
 	return m.cursor, nil
 }
 
@@ -166,6 +170,7 @@ func (m *Mirror) load(ctx context.Context) error {
 	res, err := m.o.D1.Batch(ctx, []d1.Statement{
 		{SQL: "SELECT cursor FROM mirror_state WHERE name = ?", Params: []string{m.o.Name}},
 		{SQL: "SELECT key, seq FROM r2_trash ORDER BY seq"},
+		fillStatement(m.o.Name),
 	})
 	if err != nil {
 		return fmt.Errorf("mirror: read cursor: %w", err)
@@ -193,7 +198,11 @@ func (m *Mirror) load(ctx context.Context) error {
 			return err
 		}
 	}
-	m.cursor, m.known = cursor, true
+	m.cursor = cursor
+	if err := m.loadBackfill(ctx, res[2].Rows); err != nil {
+		return err
+	}
+	m.known = true
 	return nil
 }
 
@@ -211,6 +220,13 @@ func (m *Mirror) Apply(ctx context.Context, evs []*eventlog.Event) error {
 func (m *Mirror) apply(ctx context.Context, evs []*eventlog.Event) error {
 	if err := m.load(ctx); err != nil {
 		return err
+	}
+	if m.fill != nil {
+		rest, err := m.backfill(ctx, evs)
+		if err != nil || m.fill != nil {
+			return err
+		}
+		evs = rest
 	}
 	i := 0
 	for i < len(evs) && evs[i].Seq <= m.cursor {
@@ -455,12 +471,13 @@ func (m *Mirror) Reset(ctx context.Context) error {
 		stmts = append(stmts, d1.Statement{SQL: "DELETE FROM " + t.name})
 	}
 	stmts = append(stmts, d1.Statement{SQL: "DELETE FROM r2_trash"},
+		d1.Statement{SQL: "DELETE FROM mirror_backfill WHERE name = ?", Params: []string{m.o.Name}},
 		d1.Statement{SQL: "DELETE FROM mirror_state WHERE name = ?", Params: []string{m.o.Name}})
 	if _, err := m.o.D1.Batch(ctx, stmts); err != nil {
 		m.forget()
 		return fmt.Errorf("mirror: reset: %w", err)
 	}
-	m.cursor = 0
+	m.cursor, m.fill = 0, nil
 	return nil
 }
 

@@ -19,7 +19,9 @@ import (
 )
 
 // Tables, in the order a request writes them (any order is correct: no
-// statement reads another table; this one groups like rows together).
+// statement reads another table of a later group; this one groups like
+// rows together). record_takedown rows go with the record rows (tRecord),
+// in event order: a takedown applies only to a record the repo holds.
 const (
 	tAccount = iota
 	tRepoRoot
@@ -42,7 +44,7 @@ var didTables = []struct {
 }{
 	{tAccount, "account_state"}, {tRepoRoot, "repo_root"}, {tCommitLog, "commit_log"}, {tBlockstore, "blockstore"},
 	{tRecord, "record"}, {tBlob, "blob"}, {tBlobUsage, "blob_usage"},
-	{tSigningKey, "signing_key"}, {tSyncLog, "sync_log"},
+	{tSigningKey, "signing_key"}, {tSyncLog, "sync_log"}, {tRecord, "record_takedown"},
 }
 
 // template is a statement shape. A multi-row template is "head VALUES
@@ -90,6 +92,13 @@ var (
 		" ON CONFLICT (seq) DO NOTHING", 5)
 	tmplTrash = insert(tTrash, "INSERT INTO r2_trash (key, seq)", "(?, ?)",
 		" ON CONFLICT (key) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > r2_trash.seq", 2)
+
+	// A takedown of a record the repo holds (as the records projection
+	// applies it): one last written before the takedown, so that replayed
+	// after the record was deleted and made again it changes nothing.
+	tmplTakedown = &template{table: tRecord, head: "INSERT INTO record_takedown (uri, did, seq) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM record WHERE uri = ? AND seq < ?)" +
+		" ON CONFLICT (uri) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > record_takedown.seq"}
+	tmplTakedownReversed = &template{table: tRecord, head: "DELETE FROM record_takedown WHERE uri = ? AND seq < ?"}
 
 	tmplBlobDelete     = &template{table: tBlob, head: "DELETE FROM blob WHERE did = ? AND cid = ? AND seq < ?"}
 	tmplBlobQuarantine = &template{table: tBlob, head: "UPDATE blob SET quarantined = ?, seq = ? WHERE did = ? AND cid = ? AND seq < ?"}
@@ -217,8 +226,11 @@ func translate(ev *eventlog.Event, inline int) (*translated, error) {
 		}
 		t.ops = append(t.ops, op{tmpl: tmplAccountStatus, args: []string{did, active, ev.Account.Status, millis(ev), seq}})
 	case eventlog.KindPrivate:
-		if ev.Private.Type == events.TypeSigningKey {
+		switch ev.Private.Type {
+		case events.TypeSigningKey:
 			return t, t.addSigningKey(ev)
+		case events.TypeRecordTakedown:
+			return t, t.addTakedown(ev)
 		}
 		return t, t.addBlobEvent(ev)
 	}
@@ -299,6 +311,7 @@ func (t *translated) addRecords(ev *eventlog.Event, blocks map[cid.Cid][]byte, i
 	}
 	if len(deleted) > 0 {
 		t.ops = append(t.ops, inList(tRecord, "DELETE FROM record WHERE seq < ? AND uri IN ", []string{seq}, deleted)...)
+		t.ops = append(t.ops, clearTakedowns(seq, deleted)...)
 	}
 	if len(rewritten) > 0 {
 		t.ops = append(t.ops, inList(tBlobUsage, "DELETE FROM blob_usage WHERE did = ? AND seq < ? AND record_uri IN ", []string{did, seq}, rewritten)...)
@@ -334,6 +347,29 @@ func (t *translated) addSigningKey(ev *eventlog.Event) error {
 		return fmt.Errorf("mirror: seq %d: signing key: %w", ev.Seq, err)
 	}
 	t.ops = append(t.ops, op{tmpl: tmplSigningKey, args: []string{string(ev.DID), pub.Multibase(), seqs(ev.Seq)}})
+	return nil
+}
+
+// clearTakedowns returns the statements that end the takedowns of records
+// a commit of seq deletes: the takedown goes with the record.
+func clearTakedowns(seq string, deleted []string) []op {
+	return inList(tRecord, "DELETE FROM record_takedown WHERE seq < ? AND uri IN ", []string{seq}, deleted)
+}
+
+// addTakedown adds the row of a record takedown, or removes it for its
+// reversal.
+func (t *translated) addTakedown(ev *eventlog.Event) error {
+	var d events.RecordTakedown
+	if err := events.Unmarshal(ev.Private.Data, &d); err != nil {
+		return fmt.Errorf("mirror: seq %d: decode %s: %w", ev.Seq, events.TypeRecordTakedown, err)
+	}
+	uri := "at://" + string(ev.DID) + "/" + d.Collection + "/" + d.RKey
+	seq := seqs(ev.Seq)
+	if d.Applied {
+		t.ops = append(t.ops, op{tmpl: tmplTakedown, args: []string{uri, string(ev.DID), seq, uri, seq}})
+	} else {
+		t.ops = append(t.ops, op{tmpl: tmplTakedownReversed, args: []string{uri, seq}})
+	}
 	return nil
 }
 

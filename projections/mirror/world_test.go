@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -52,8 +53,8 @@ var quiet = slog.New(slog.DiscardHandler)
 // accounts creating, updating and deleting records (some with blobs, some
 // with blocks too large for a D1 row), uploading blobs the collector
 // later deletes (one of them before the mirror could copy it), blob
-// takedowns, handle changes, deactivation, and one account deleted (its
-// events purged to tombstones).
+// takedowns, record takedowns (and their reversals), handle changes,
+// deactivation, and one account deleted (its events purged to tombstones).
 type world struct {
 	dir   string
 	log   *eventlog.Log
@@ -236,6 +237,8 @@ func (w *world) round(t testing.TB) {
 			status = "deactivated"
 		}
 		w.append(t, &eventlog.Event{Kind: eventlog.KindAccount, DID: r.DID, Account: &eventlog.Account{Active: active, Status: status}})
+	case k < 92:
+		w.takedown(t, r)
 	case k < 95: // never mirrored
 		w.append(t, events.Must(r.DID, &events.AccountCreated{Handle: "x.test", PasswordHash: "secret-hash-2"}))
 	default: // a commit that rewrites records holding blobs
@@ -257,6 +260,36 @@ func (w *world) round(t testing.TB) {
 		if len(ws) > 0 {
 			w.append(t, w.st.Commit(r, ws))
 		}
+	}
+}
+
+// takedown takes one of r's records down as the admin API does (now and
+// then naming a record r does not hold, which changes nothing), reverses a
+// takedown, or takes a record down, deletes it and makes it again at its
+// path (served again: the takedown went with the record).
+func (w *world) takedown(t testing.TB, r *committest.Repo) {
+	t.Helper()
+	paths := slices.Sorted(maps.Keys(r.Records))
+	if len(paths) == 0 {
+		return
+	}
+	p := paths[w.rng.IntN(len(paths))]
+	coll, rkey, _ := strings.Cut(p, "/")
+	ev := func(rkey string, applied bool) *eventlog.Event {
+		return events.Must(r.DID, &events.RecordTakedown{Collection: coll, RKey: rkey, Applied: applied, Ref: "mod-1"})
+	}
+	switch k := w.rng.IntN(10); {
+	case k < 5:
+		w.append(t, ev(rkey, true))
+	case k < 7:
+		w.append(t, ev(rkey, false))
+	case k < 8:
+		w.append(t, ev("nothere", true))
+	default:
+		w.append(t, ev(rkey, true))
+		w.append(t, w.st.Commit(r, []commit.Write{{Action: eventlog.ActionDelete, Collection: syntax.NSID(coll), RKey: syntax.RecordKey(rkey)}}))
+		w.append(t, w.st.Commit(r, []commit.Write{{Action: eventlog.ActionCreate, Collection: syntax.NSID(coll), RKey: syntax.RecordKey(rkey),
+			Record: map[string]any{"$type": coll, "text": "again"}}}))
 	}
 }
 
@@ -557,6 +590,7 @@ func checkMirror(t testing.TB, l *eventlog.Log, db *d1.Client, r2s *r2, inline i
 		t.Fatal(err)
 	}
 	diff(t, "record", rowsOf(t, db, "SELECT uri, did, cid FROM record"), wantRecords)
+	diff(t, "record_takedown", rowsOf(t, db, "SELECT uri, did FROM record_takedown"), takedownsOf(t, p.records))
 	res, err := db.Batch(ctx, []d1.Statement{{SQL: "SELECT cid, json FROM record"}})
 	if err != nil {
 		t.Fatal(err)
@@ -732,6 +766,26 @@ func checkMirror(t testing.TB, l *eventlog.Log, db *d1.Client, r2s *r2, inline i
 	if got := rowsOf(t, db, "SELECT key, seq FROM r2_trash"); len(got) != 0 {
 		t.Fatalf("r2_trash left: %q", got)
 	}
+}
+
+// takedownsOf returns the records projection's takedowns as
+// record_takedown rows (uri, did).
+func takedownsOf(t testing.TB, p *records.Projection) []string {
+	t.Helper()
+	var out []string
+	err := p.Space.Scan(context.Background(), nil, nil, false, func(k, _ []byte) error {
+		did, rest, _ := bytes.Cut(k, []byte{0})
+		if len(rest) == 0 || rest[0] != 't' {
+			return nil
+		}
+		coll, rkey, _ := bytes.Cut(rest[1:], []byte{0})
+		out = append(out, row(fmt.Sprintf("at://%s/%s/%s", did, coll, rkey), string(did)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // localBlobs maps a log to the disk store its world keeps blobs in.

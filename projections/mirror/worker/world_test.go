@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,7 @@ type account struct {
 	status             string            // "", "deactivated", "takendown", "deleted"
 	records            map[string]string // current "collection/rkey" -> CID
 	gone               []string          // deleted "collection/rkey"
+	down               []string          // "collection/rkey" taken down (still in the repo), or taken down and reversed
 	blobs              []string          // uploaded blob CIDs (referenced or not)
 	revs               []string          // the revs of its commits, in order
 }
@@ -123,6 +125,18 @@ func (w *world) delete(t testing.TB, c client, a *account, path string) {
 	delete(a.records, path)
 	a.gone = append(a.gone, path)
 	a.revs = append(a.revs, out.Commit.Rev)
+}
+
+// takedown takes a's record at path down (or reverses that) through the
+// admin API, as an operator (or Ozone) does.
+func (w *world) takedown(t testing.TB, c client, a *account, path string, applied bool) {
+	t.Helper()
+	c.must("POST", "/xrpc/com.atproto.admin.updateSubjectStatus", "admin", map[string]any{
+		"subject":  map[string]any{"$type": "com.atproto.repo.strongRef", "uri": "at://" + a.did + "/" + path, "cid": a.records[path]},
+		"takedown": map[string]any{"applied": applied, "ref": "mod-" + path}}, "", nil)
+	if !slices.Contains(a.down, path) {
+		a.down = append(a.down, path)
+	}
 }
 
 // upload uploads b as a's blob and returns its blob object (for records).
@@ -248,6 +262,21 @@ func (w *world) fill(t testing.TB) {
 	like := map[string]any{"$type": "app.bsky.feed.like", "createdAt": "2026-11-26T12:00:00.000Z",
 		"subject": map[string]any{"uri": "at://" + alice.did + "/" + posts[0], "cid": alice.records[posts[0]]}}
 	w.create(t, ec, bob, "app.bsky.feed.like", "", like)
+	// Record takedowns: a post of alice's stays down (within the pages
+	// of her posts), one is taken down and reversed, one is taken down,
+	// deleted and made again at its path (served again: the takedown went
+	// with the record); one of bob's stays down.
+	w.takedown(t, pc, alice, posts[4], true)
+	w.takedown(t, pc, alice, posts[6], true)
+	w.takedown(t, pc, alice, posts[6], false)
+	thing := func(n int) map[string]any { return map[string]any{"$type": "com.example.thing", "n": n} }
+	again := w.create(t, pc, alice, "com.example.thing", "again", thing(1))
+	w.takedown(t, pc, alice, again, true)
+	w.delete(t, pc, alice, again)
+	w.create(t, pc, alice, "com.example.thing", "again", thing(2))
+	bobDown := w.create(t, ec, bob, "app.bsky.feed.post", "", post("bob, taken down", nil))
+	w.create(t, ec, bob, "app.bsky.feed.post", "", post("bob, after", nil))
+	w.takedown(t, pc, bob, bobDown, true)
 	w.taken = bobPic["ref"].(map[string]any)["$link"].(string)
 	pc.must("POST", "/xrpc/com.atproto.admin.updateSubjectStatus", "admin", map[string]any{
 		"subject":  map[string]any{"$type": "com.atproto.admin.defs#repoBlobRef", "did": bob.did, "cid": w.taken},
@@ -260,7 +289,11 @@ func (w *world) fill(t testing.TB) {
 	}
 	for i, a := range []*account{carol, dave, erin} {
 		b := w.upload(t, pc, a, png(byte(7+i), 800), "image/png")
-		w.create(t, pc, a, "app.bsky.feed.post", "", post("with a picture", images(b)))
+		p := w.create(t, pc, a, "app.bsky.feed.post", "", post("with a picture", images(b)))
+		// A record taken down in each account later made inactive or
+		// deleted: the account's gate answers first; a deleted account's
+		// takedowns go with it.
+		w.takedown(t, pc, a, p, true)
 	}
 	pc.must("POST", "/xrpc/com.atproto.server.deactivateAccount", carol.token, map[string]any{}, "", nil)
 	carol.status = "deactivated"

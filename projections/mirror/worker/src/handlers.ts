@@ -74,12 +74,29 @@ function couldNotFind(raw: string): XrpcError {
 }
 
 /**
- * Account status gates the com.atproto.repo reads here as it gates the
- * sync reads (RepoDeactivated, RepoTakendown, ...). pdslog does not gate
- * them yet (issue 14); the differential test records where they differ.
+ * A repo that is not active (deactivated, taken down, ...) is read only
+ * by its owner and the admin (api/repo mayRead). Their requests carry
+ * credentials and go to the origin (index.ts), so every caller here is
+ * another: each method answers as pdslog answers them.
  */
-function gateRepo(r: Repo): void {
-  if (!r.active) throw unavailable(r.did, r.status)
+function readable(r: Repo): boolean {
+  return r.active
+}
+
+/**
+ * Record takedowns (record_takedown, migration 0003): a record taken down
+ * is not served by getRecord and listRecords. A mirror still reading the
+ * log again for the takedowns it passed before 0003 (mirror_backfill) has
+ * not got them all: those reads go to the origin meanwhile.
+ */
+const NOT_TAKEN_DOWN = 'NOT EXISTS (SELECT 1 FROM record_takedown t WHERE t.uri = record.uri)'
+
+function backfillStatement(env: Env): D1PreparedStatement {
+  return env.DB.prepare('SELECT 1 AS pending FROM mirror_backfill WHERE name = ?').bind(env.MIRROR_NAME || 'cloudflare')
+}
+
+function checkBackfill(res: D1Result): void {
+  if ((res.results as Row[]).length > 0) throw new Forward('the mirror is still reading record takedowns (mirror_backfill)')
 }
 
 /** The atproto JSON of a record row: its stored JSON, or its block rendered. */
@@ -101,18 +118,21 @@ export async function getRecord(c: Ctx): Promise<Answer> {
   const wantCID = optional(c.q, 'cid', isCID)
   const { env } = c
   const a = account(env, raw)
-  const [ar, rr] = await env.DB.batch([
+  const [ar, rr, br] = await env.DB.batch([
     a.stmt,
-    env.DB.prepare(`SELECT cid, json FROM record WHERE uri = 'at://' || ${a.didSQL} || ?`).bind(raw, '/' + coll + '/' + rkey),
+    env.DB.prepare(`SELECT cid, json FROM record WHERE uri = 'at://' || ${a.didSQL} || ? AND ${NOT_TAKEN_DOWN}`).bind(raw, '/' + coll + '/' + rkey),
+    backfillStatement(env),
   ])
+  checkBackfill(br)
   const r = repoOf((ar.results as Row[])[0])
   // A repo hosted elsewhere: the origin passes the call through to the
   // AppView, as the reference does.
   if (!r) throw new Forward('repo not hosted here')
-  gateRepo(r)
   const uri = 'at://' + r.did + '/' + coll + '/' + rkey
   const rec = (rr.results as Row[])[0]
-  if (!rec || (wantCID !== '' && rec.cid !== wantCID)) {
+  // A repo not active has no records to others; a record taken down is
+  // not there.
+  if (!readable(r) || !rec || (wantCID !== '' && rec.cid !== wantCID)) {
     throw new XrpcError(400, 'RecordNotFound', 'Could not locate record: ' + uri)
   }
   const value = await recordJSON(env, r.did, rec.cid as string, rec.json)
@@ -134,24 +154,25 @@ export async function listRecords(c: Ctx): Promise<Answer> {
   // excluded.
   const lo = `'at://' || ${a.didSQL} || ?`
   const stmt = reverse
-    ? env.DB.prepare(`SELECT uri, cid, json FROM record WHERE uri > ${lo} AND uri < ${lo} ORDER BY uri LIMIT ?`).bind(
+    ? env.DB.prepare(`SELECT uri, cid, json FROM record WHERE uri > ${lo} AND uri < ${lo} AND ${NOT_TAKEN_DOWN} ORDER BY uri LIMIT ?`).bind(
         raw,
         '/' + coll + '/' + cursor,
         raw,
         '/' + coll + '0',
         n,
       )
-    : env.DB.prepare(`SELECT uri, cid, json FROM record WHERE uri >= ${lo} AND uri < ${lo} ORDER BY uri DESC LIMIT ?`).bind(
+    : env.DB.prepare(`SELECT uri, cid, json FROM record WHERE uri >= ${lo} AND uri < ${lo} AND ${NOT_TAKEN_DOWN} ORDER BY uri DESC LIMIT ?`).bind(
         raw,
         '/' + coll + '/',
         raw,
         cursor === '' ? '/' + coll + '0' : '/' + coll + '/' + cursor,
         n,
       )
-  const [ar, rr] = await env.DB.batch([a.stmt, stmt])
+  const [ar, rr, br] = await env.DB.batch([a.stmt, stmt, backfillStatement(env)])
+  checkBackfill(br)
   const r = repoOf((ar.results as Row[])[0])
-  if (!r) throw couldNotFind(raw)
-  gateRepo(r)
+  // A repo not active is, to others, a repo pdslog does not know.
+  if (!r || !readable(r)) throw couldNotFind(raw)
   const prefix = 'at://' + r.did + '/' + coll + '/'
   const rows = rr.results as Row[]
   const blocks = new Blocks(env, r.did)
@@ -184,7 +205,8 @@ export async function describeRepo(c: Ctx): Promise<Answer> {
   ])
   const r = repoOf((ar.results as Row[])[0])
   if (!r) throw new XrpcError(400, 'RepoNotFound', 'Could not find repo for DID: ' + raw)
-  gateRepo(r)
+  // The status's error, naming the repo as asked for (DID or handle).
+  if (!readable(r)) throw unavailable(raw, r.status)
   const key = (k.results as Row[])[0]?.public_key
   if (typeof key !== 'string') throw new Forward('no signing key mirrored for ' + r.did)
   const colls = (cs.results as Row[]).map((x) => x.coll as string).sort()
