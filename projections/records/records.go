@@ -34,11 +34,14 @@ var ErrNotFound = errors.New("records: not found")
 //	did 0x00 'r' collection 0x00 rkey -> uvarint(len(cid)) cid record-bytes
 //	did 0x00 'c' collection           -> uvarint count of records
 //	did 0x00 't' collection 0x00 rkey -> takedown ref (takedown.go)
-type Projection struct{ *projections.KV }
+type Projection struct {
+	*projections.KV
+	takedowns takedownCache
+}
 
 // New returns the records projection stored in s.
 func New(s *projections.Store) *Projection {
-	return &Projection{projections.NewBatchKV(s, Name, applyBatch)}
+	return &Projection{KV: projections.NewBatchKV(s, Name, applyBatch)}
 }
 
 var _ projections.Projection = (*Projection)(nil)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
@@ -58,21 +60,102 @@ func (p *Projection) Takedown(ctx context.Context, did syntax.DID, coll syntax.N
 // Served returns a record as reads serve it: ErrNotFound when it does not
 // exist or is taken down.
 func (p *Projection) Served(ctx context.Context, did syntax.DID, coll syntax.NSID, rkey syntax.RecordKey) (*Record, error) {
-	if _, down, err := p.Takedown(ctx, did, coll, rkey); err != nil {
+	if any, err := p.hasTakedowns(ctx, did); err != nil {
 		return nil, err
-	} else if down {
-		return nil, ErrNotFound
+	} else if any {
+		if _, down, err := p.Takedown(ctx, did, coll, rkey); err != nil {
+			return nil, err
+		} else if down {
+			return nil, ErrNotFound
+		}
 	}
 	return p.Get(ctx, did, coll, rkey)
 }
 
-// hasTakedowns reports whether any record of did's repo is taken down
-// (so List only looks records up when one may be).
+// hasTakedowns reports whether any record of did's repo may be taken
+// down, so that reads look takedowns up only then (almost no repo has
+// one; the lookup was a fifth of getRecord's cost).
 func (p *Projection) hasTakedowns(ctx context.Context, did syntax.DID) (bool, error) {
+	gen := p.takedowns.gen.Load()
+	if found, ok := p.takedowns.get(did, gen); ok {
+		return found, nil
+	}
 	found := false
 	err := p.Space.Scan(ctx, takedownPrefix(did), nil, false, func(_, _ []byte) error {
 		found = true
 		return io.EOF
 	})
-	return found, err
+	if err != nil {
+		return false, err
+	}
+	p.takedowns.put(did, gen, found)
+	return found, nil
+}
+
+// maxTakedownCached bounds the takedown cache; past it the cache starts
+// over.
+const maxTakedownCached = 100_000
+
+// takedownCache remembers, per repo, whether it has a takedown. Entries
+// are valid for one generation; a batch that may add a takedown starts a
+// new one once it is committed, and an entry is stamped with the
+// generation read before the store was, so an entry filled from a store a
+// concurrent batch changed is already stale (as the accounts cache). A
+// batch that only removes takedowns (a reversal, a deleted record or
+// account) leaves entries that say "maybe": a lookup then finds none.
+type takedownCache struct {
+	gen atomic.Uint64
+	mu  sync.RWMutex
+	m   map[syntax.DID]takedownEntry
+}
+
+type takedownEntry struct {
+	gen   uint64
+	found bool
+}
+
+func (c *takedownCache) get(did syntax.DID, gen uint64) (found, ok bool) {
+	c.mu.RLock()
+	e, ok := c.m[did]
+	c.mu.RUnlock()
+	if !ok || e.gen != gen {
+		return false, false
+	}
+	return e.found, true
+}
+
+func (c *takedownCache) put(did syntax.DID, gen uint64, found bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxTakedownCached {
+		c.m = make(map[syntax.DID]takedownEntry)
+	}
+	c.m[did] = takedownEntry{gen: gen, found: found}
+}
+
+// addsTakedowns reports whether any of evs may add a takedown.
+func addsTakedowns(evs []*eventlog.Event) bool {
+	for _, ev := range evs {
+		if ev.Kind == eventlog.KindPrivate && ev.Private.Type == events.TypeRecordTakedown {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply implements projections.Projection: the batch as the KV applies
+// it, then a new takedown cache generation if it may have added one.
+func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
+	err := p.KV.Apply(ctx, evs)
+	if addsTakedowns(evs) {
+		p.takedowns.gen.Add(1)
+	}
+	return err
+}
+
+// Reset implements projections.Projection.
+func (p *Projection) Reset(ctx context.Context) error {
+	err := p.KV.Reset(ctx)
+	p.takedowns.gen.Add(1)
+	return err
 }

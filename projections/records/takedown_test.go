@@ -30,6 +30,15 @@ func TestTakedowns(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 1))
 	var evs []*eventlog.Event
 	down := map[string]bool{} // did/coll/rkey taken down, per the model
+	// what Served must answer right after each takedown event (by index)
+	type step struct {
+		did       syntax.DID
+		coll      syntax.NSID
+		rkey      syntax.RecordKey
+		exists    bool
+		takenDown bool
+	}
+	steps := map[int]step{}
 	add := func(ev *eventlog.Event) {
 		ev.Seq = eventlog.Seq(len(evs) + 1)
 		evs = append(evs, ev)
@@ -65,6 +74,7 @@ func TestTakedowns(t *testing.T) {
 		applied := rng.IntN(3) != 0
 		add(events.Must(r.DID, &events.RecordTakedown{Collection: coll, RKey: rkey, Applied: applied, Ref: "ref-" + rkey}))
 		_, exists := r.Records[path]
+		steps[len(evs)-1] = step{r.DID, syntax.NSID(coll), syntax.RecordKey(rkey), exists, applied && exists}
 		switch {
 		case !applied:
 			delete(down, r.DID.String()+"|"+path)
@@ -78,8 +88,29 @@ func TestTakedowns(t *testing.T) {
 	one, seven, all := projectiontest.OpenStore(t), projectiontest.OpenStore(t), projectiontest.OpenStore(t)
 	p1, p7, pAll := records.New(one), records.New(seven), records.New(all)
 	for i, ev := range evs {
+		st, isStep := steps[i]
+		if isStep {
+			// read first: what reads remember of the repo must not
+			// outlive the takedown
+			_, _ = p1.Served(ctx, st.did, st.coll, st.rkey)
+			_, _ = p1.List(ctx, st.did, st.coll, "", 100, false)
+		}
 		if err := p1.Apply(ctx, []*eventlog.Event{ev}); err != nil {
 			t.Fatal(err)
+		}
+		if isStep && st.exists {
+			_, err := p1.Served(ctx, st.did, st.coll, st.rkey)
+			if st.takenDown != errors.Is(err, records.ErrNotFound) || (err != nil && !errors.Is(err, records.ErrNotFound)) {
+				t.Fatalf("event %d: served %s/%s/%s: %v, taken down %v", i, st.did, st.coll, st.rkey, err, st.takenDown)
+			}
+			page, err := p1.List(ctx, st.did, st.coll, "", 1000, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := slices.ContainsFunc(page, func(r *records.Record) bool { return r.RKey == st.rkey })
+			if listed == st.takenDown {
+				t.Fatalf("event %d: listed %s/%s/%s %v, taken down %v", i, st.did, st.coll, st.rkey, listed, st.takenDown)
+			}
 		}
 		if i%7 == 6 || i == len(evs)-1 {
 			if err := p7.Apply(ctx, evs[i-i%7:i+1]); err != nil {
