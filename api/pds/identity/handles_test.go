@@ -30,12 +30,15 @@ func TestHandleResolverBothWays(t *testing.T) {
 	clock := time.Now()
 	r := &identity.HandleResolver{Nameservers: []string{w.DNS.Addr}, HTTP: w.Web.Client(w.DNS.Addr), Now: func() time.Time { return clock }, MaxEntries: 3}
 	ctx := context.Background()
-	for h, want := range map[string]string{
-		"dns-only.foreign.test": "did:plc:dnsonly0000000000000000",
-		"web-only.foreign.test": "did:plc:webonly0000000000000000",
-		"both.foreign.test":     "did:plc:bothdns00000000000000000",
-		"DNS-Only.Foreign.Test": "did:plc:dnsonly0000000000000000",
+	// In this order (the cache holds 3): dns-only is still cached after
+	// the two failures below, whose entries evict the older ones.
+	for _, c := range []struct{ h, want string }{
+		{"web-only.foreign.test", "did:plc:webonly0000000000000000"},
+		{"both.foreign.test", "did:plc:bothdns00000000000000000"},
+		{"dns-only.foreign.test", "did:plc:dnsonly0000000000000000"},
+		{"DNS-Only.Foreign.Test", "did:plc:dnsonly0000000000000000"},
 	} {
+		h, want := c.h, c.want
 		did, err := r.Resolve(ctx, syntax.Handle(h))
 		if err != nil || did.String() != want {
 			t.Fatalf("%s: %q %v, want %s", h, did, err, want)
