@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
@@ -28,6 +29,14 @@ type AccountCreated struct {
 	PasswordHash string        `json:"passwordHash"`
 	InviteCode   string        `json:"inviteCode,omitempty"`
 	CreatedAt    string        `json:"createdAt"`
+}
+
+// check: every account is created with a handle.
+func (a *AccountCreated) check() error {
+	if a.Handle == "" {
+		return errors.New("no handle")
+	}
+	return nil
 }
 
 // Password is a password change.

@@ -26,12 +26,25 @@ type rawPayload interface {
 	decode([]byte) error
 }
 
+// checked is a payload with fields it cannot do without (a JSON decoder
+// leaves an absent field empty): New refuses to encode it and Decode to
+// decode it without them, so what decodes always encodes again.
+type checked interface {
+	Payload
+	check() error
+}
+
 // ErrUnknownType is returned by Decode for a type this catalogue does not
 // list (an event written by a newer pdslog): readers skip such events.
 var ErrUnknownType = errors.New("events: unknown private event type")
 
 // New wraps p as a private event about did.
 func New(did syntax.DID, p Payload) (*eventlog.Event, error) {
+	if c, ok := p.(checked); ok {
+		if err := c.check(); err != nil {
+			return nil, fmt.Errorf("events: encode %s: %w", p.Type(), err)
+		}
+	}
 	var data []byte
 	var err error
 	if r, ok := p.(rawPayload); ok {
@@ -47,7 +60,7 @@ func New(did syntax.DID, p Payload) (*eventlog.Event, error) {
 }
 
 // Must is New for payloads that always encode (every type here but a
-// SigningKey without a key).
+// SigningKey without a key and an AccountCreated without a handle).
 func Must(did syntax.DID, p Payload) *eventlog.Event {
 	ev, err := New(did, p)
 	if err != nil {
@@ -76,7 +89,13 @@ func Unmarshal(data []byte, p Payload) error {
 	if r, ok := p.(rawPayload); ok {
 		return r.decode(data)
 	}
-	return json.Unmarshal(data, p)
+	if err := json.Unmarshal(data, p); err != nil {
+		return err
+	}
+	if c, ok := p.(checked); ok {
+		return c.check()
+	}
+	return nil
 }
 
 // Types lists every type name in the catalogue, sorted.
