@@ -1,9 +1,17 @@
 package pds
 
 import (
+	"bytes"
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"github.com/pdslog/pdslog/mst/car"
 )
 
 // fakeFlusher counts flushes; each completes when the test closes its
@@ -74,5 +82,61 @@ func TestMemtableBound(t *testing.T) {
 	m.pending = append(m.pending, make(chan struct{}))
 	if err := m.wait(cctx); err == nil {
 		t.Fatal("wait returned nil on a cancelled context")
+	}
+}
+
+// The spool refuses a block that appears twice, in the batch being filled
+// or in one already written (the spool writes a batch per spoolBatchBytes),
+// and holds every block of a CAR larger than a batch.
+func TestSpoolRefusesRepeatedBlocks(t *testing.T) {
+	block := func(i int) car.Block {
+		data := bytes.Repeat([]byte{byte(i)}, 300<<10)
+		c, err := cid.NewPrefixV1(cid.Raw, multihash.SHA2_256).Sum(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return car.Block{CID: c, Data: data}
+	}
+	var blocks []car.Block
+	for i := range 12 { // 3.6 MB: several batches
+		blocks = append(blocks, block(i))
+	}
+	p := &PDS{Dir: t.TempDir()}
+	for _, tc := range []struct {
+		name   string
+		blocks []car.Block
+		twice  bool
+	}{
+		{"all distinct", blocks, false},
+		{"twice in a batch", append(slices.Clone(blocks[:2]), blocks[1]), true},
+		{"twice across batches", append(slices.Clone(blocks), blocks[0]), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := car.Marshal([]cid.Cid{tc.blocks[0].CID}, tc.blocks...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := p.openSpool()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.close()
+			_, err = s.fill(bytes.NewReader(data), 1<<30, 1000)
+			if tc.twice {
+				if err == nil || !strings.Contains(err.Error(), "twice") {
+					t.Fatalf("fill: %v, want a block appearing twice", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range tc.blocks {
+				got, err := s.Get(context.Background(), b.CID)
+				if err != nil || !bytes.Equal(got, b.Data) {
+					t.Fatalf("block %s: %d bytes, %v", b.CID, len(got), err)
+				}
+			}
+		})
 	}
 }
