@@ -319,6 +319,12 @@ func (l *Log) Close() error {
 // Metrics exposes Pebble's metrics (for operators and the metrics endpoint).
 func (l *Log) Metrics() *pebble.Metrics { return l.db.Metrics() }
 
+// AsyncFlush starts writing the log's memtable to disk and returns a channel
+// closed once it is written. Appends go on meanwhile into a new memtable. A
+// bulk writer (an import) calls it every few MB so that the memtables it
+// fills stay that small, not Pebble's tuned 32 MiB each.
+func (l *Log) AsyncFlush() (<-chan struct{}, error) { return l.db.AsyncFlush() }
+
 // PebbleLogger adapts a slog.Logger for Pebble: its routine chatter goes
 // to debug, its errors to error. Fatalf logs and panics, as Pebble expects.
 func PebbleLogger(l *slog.Logger) pebble.Logger { return pebbleLogger{l.With("component", "pebble")} }

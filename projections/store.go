@@ -349,3 +349,10 @@ func (p *KV) Reset(ctx context.Context) error { return p.Space.Reset(ctx) }
 func (p *KV) Apply(ctx context.Context, evs []*eventlog.Event) error {
 	return p.Space.UpdateBatch(ctx, evs, p.apply)
 }
+
+// Metrics exposes Pebble's metrics.
+func (s *Store) Metrics() *pebble.Metrics { return s.db.Metrics() }
+
+// AsyncFlush starts writing the store's memtable to disk and returns a
+// channel closed once it is written (see eventlog.Log.AsyncFlush).
+func (s *Store) AsyncFlush() (<-chan struct{}, error) { return s.db.AsyncFlush() }

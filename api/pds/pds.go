@@ -104,6 +104,10 @@ type Options struct {
 	// MaxImportBlocks bounds the blocks of an imported CAR; 0 means
 	// DefaultMaxImportBlocks.
 	MaxImportBlocks int64
+	// ImportFlushBytes is how many bytes of blocks an import commits
+	// between flushes of the log's and the projections' memtables, which
+	// bounds the memory an import fills; 0 means DefaultImportFlushBytes.
+	ImportFlushBytes int64
 }
 
 // EnsureDefaults fills in the defaults of unset options.

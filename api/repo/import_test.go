@@ -181,6 +181,33 @@ func TestImportRepo(t *testing.T) {
 	}
 }
 
+// An import flushes the log's and the projections' memtables every
+// ImportFlushBytes of blocks, so that the memory it fills is bounded by
+// that, not by the repo's size (BenchmarkImport in cmd/pdslog measures
+// the RSS).
+func TestImportFlushesMemtables(t *testing.T) {
+	m := newPair(t, func(o *pds.Options) { o.ImportFlushBytes = 16 << 10 })
+	posts(t, m.old, m.a, 300, "flushed")
+	tok := m.arrive(t, m.a, "flushed.test")
+	logBefore, storeBefore := m.new.PDS.Log.Metrics().Flush.Count, m.new.PDS.Store.Metrics().Flush.Count
+	car := getRepo(t, m.old, m.a.DID)
+	if r := importCAR(m.new, tok, car); r.Status != 200 {
+		t.Fatalf("importRepo: %d %s", r.Status, r.Body)
+	}
+	logFlushes := m.new.PDS.Log.Metrics().Flush.Count - logBefore
+	storeFlushes := m.new.PDS.Store.Metrics().Flush.Count - storeBefore
+	// The blocks committed are at least the CAR's records: a flush per
+	// 16 KiB of them, less some slack for the last.
+	want := int64(len(car)/(16<<10)) - 2
+	if logFlushes < want || storeFlushes < want {
+		t.Fatalf("an import of a %d-byte CAR flushed the log %d times and the projections %d times, want at least %d each",
+			len(car), logFlushes, storeFlushes, want)
+	}
+	if got := records(t, getRepo(t, m.new, m.a.DID, tok), nil); len(got) != 300 {
+		t.Fatalf("imported %d records, want 300", len(got))
+	}
+}
+
 // Every bad CAR is refused with a 400 naming what is wrong, and the
 // account stays as it was (no repo).
 func TestImportRepoRefuses(t *testing.T) {
