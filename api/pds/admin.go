@@ -14,7 +14,6 @@ import (
 	"github.com/pdslog/pdslog/api/pds/mail"
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/events"
-	"github.com/pdslog/pdslog/projections/accounts"
 	"github.com/pdslog/pdslog/projections/records"
 )
 
@@ -183,17 +182,7 @@ func (p *PDS) AdminUpdateEmail(ctx context.Context, did syntax.DID, email string
 	if _, err := p.account(ctx, did); err != nil {
 		return &Error{Kind: ErrInvalidInput, Msg: "Account does not exist: " + did.String()}
 	}
-	release, err := p.claims.take(func(pending func(string) int) error {
-		if pending(emailClaim(addr)) > 0 {
-			return &Error{Kind: ErrInvalidInput, Msg: "This email address is already in use"}
-		}
-		if other, err := p.Accounts.ByEmail(ctx, addr); err == nil && other.DID != did {
-			return &Error{Kind: ErrInvalidInput, Msg: "This email address is already in use"}
-		} else if err != nil && !errors.Is(err, accounts.ErrNotFound) {
-			return err
-		}
-		return nil
-	}, emailClaim(addr))
+	release, err := p.claimEmail(ctx, did, addr)
 	if err != nil {
 		return err
 	}

@@ -320,17 +320,7 @@ func (p *PDS) UpdateEmail(ctx context.Context, did syntax.DID, in EmailUpdate) e
 	}
 	var evs []*eventlog.Event
 	if changed {
-		release, err := p.claims.take(func(pending func(string) int) error {
-			if pending(emailClaim(addr)) > 0 {
-				return &Error{Kind: ErrInvalidInput, Msg: "This email address is already in use"}
-			}
-			if other, err := p.Accounts.ByEmail(ctx, addr); err == nil && other.DID != did {
-				return &Error{Kind: ErrInvalidInput, Msg: "This email address is already in use"}
-			} else if err != nil && !errors.Is(err, accounts.ErrNotFound) {
-				return err
-			}
-			return nil
-		}, emailClaim(addr))
+		release, err := p.claimEmail(ctx, did, addr)
 		if err != nil {
 			return err
 		}
@@ -516,4 +506,20 @@ func (p *PDS) CheckSignInCode(ctx context.Context, a *accounts.Account, code str
 	}
 	_, err := p.commit(ctx, used(a.DID, events.PurposeSignIn))
 	return err
+}
+
+// claimEmail claims addr for did's account until release: refused when
+// another account has it or is being given it.
+func (p *PDS) claimEmail(ctx context.Context, did syntax.DID, addr string) (release func(), err error) {
+	return p.claims.take(func(pending func(string) int) error {
+		if pending(emailClaim(addr)) > 0 {
+			return &Error{Kind: ErrInvalidInput, Msg: "This email address is already in use"}
+		}
+		if other, err := p.Accounts.ByEmail(ctx, addr); err == nil && other.DID != did {
+			return &Error{Kind: ErrInvalidInput, Msg: "This email address is already in use"}
+		} else if err != nil && !errors.Is(err, accounts.ErrNotFound) {
+			return err
+		}
+		return nil
+	}, emailClaim(addr))
 }
