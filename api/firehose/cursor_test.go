@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -151,6 +152,17 @@ func TestReplayLiveCrossover(t *testing.T) {
 		subs = append(subs, sub{cursor: cursor, s: subscribe(t, env, cursor)})
 	}
 	<-writersDone
+	// A live subscriber sees what is written once it is in: one that got in
+	// after the writers' last event (a loaded box) has seen nothing yet, so
+	// write on until every live one has a frame.
+	for give := time.Now().Add(30 * time.Second); time.Now().Before(give); {
+		waiting := slices.ContainsFunc(subs, func(sb sub) bool { return sb.cursor < 0 && len(sb.s.snapshot()) == 0 })
+		if !waiting {
+			break
+		}
+		appendEvents(t, env, next(1)...)
+		time.Sleep(10 * time.Millisecond)
+	}
 	end := env.Log.Head()
 	last := lastPublic(t, env)
 	for i, sb := range subs {
