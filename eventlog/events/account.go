@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 
@@ -111,6 +112,18 @@ type PreferencesPut struct {
 	// the full-access-only personal details). Kept ones stay ahead of
 	// Values, in their order.
 	Keep []string `json:"keep,omitempty"`
+}
+
+// normalize compacts each value: the form New writes them in.
+func (p *PreferencesPut) normalize() error {
+	for i, v := range p.Values {
+		var b bytes.Buffer
+		if err := json.Compact(&b, v); err != nil {
+			return err
+		}
+		p.Values[i] = b.Bytes()
+	}
+	return nil
 }
 
 func (*AccountCreated) Type() string     { return TypeAccountCreated }

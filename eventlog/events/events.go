@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,14 @@ type checked interface {
 	check() error
 }
 
+// normalized is a payload holding raw JSON that Decode puts in the one
+// form New writes (compact, nothing escaped), so that what decodes
+// re-encodes to the same bytes.
+type normalized interface {
+	Payload
+	normalize() error
+}
+
 // ErrUnknownType is returned by Decode for a type this catalogue does not
 // list (an event written by a newer pdslog): readers skip such events.
 var ErrUnknownType = errors.New("events: unknown private event type")
@@ -50,7 +59,7 @@ func New(did syntax.DID, p Payload) (*eventlog.Event, error) {
 	if r, ok := p.(rawPayload); ok {
 		data, err = r.encode()
 	} else {
-		data, err = json.Marshal(p)
+		data, err = marshal(p)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("events: encode %s: %w", p.Type(), err)
@@ -92,10 +101,28 @@ func Unmarshal(data []byte, p Payload) error {
 	if err := json.Unmarshal(data, p); err != nil {
 		return err
 	}
+	if n, ok := p.(normalized); ok {
+		if err := n.normalize(); err != nil {
+			return err
+		}
+	}
 	if c, ok := p.(checked); ok {
 		return c.check()
 	}
 	return nil
+}
+
+// marshal is json.Marshal without HTML escaping: the log keeps '<', '>'
+// and '&' as written (json.Marshal would turn them into \u003c and so on,
+// changing the bytes of raw JSON such as stored preferences).
+func marshal(p Payload) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Types lists every type name in the catalogue, sorted.
