@@ -79,12 +79,15 @@ type InviteState struct {
 // 'i' code -> InviteState; 'f' did -> preferences.
 type Projection struct {
 	*projections.KV
-	cache *accountCache
+	// cache keeps decoded accounts for Get, which every authenticated
+	// request and every write makes; a batch that may change any account
+	// (a private, identity or account event) starts a new generation.
+	cache *projections.GenCache[syntax.DID, Account]
 }
 
 // New returns the accounts projection stored in s.
 func New(s *projections.Store) *Projection {
-	return &Projection{KV: projections.NewKV(s, Name, apply), cache: &accountCache{}}
+	return &Projection{KV: projections.NewKV(s, Name, apply), cache: &projections.GenCache[syntax.DID, Account]{}}
 }
 
 var _ projections.Projection = (*Projection)(nil)
@@ -435,15 +438,15 @@ func readJSON(sp *projections.Space, k []byte, v any) error {
 
 // Get returns the account of did, or ErrNotFound.
 func (p *Projection) Get(ctx context.Context, did syntax.DID) (*Account, error) {
-	if a, ok := p.cache.get(did); ok {
-		return a, nil
+	if a, ok := p.cache.Get(did); ok {
+		return &a, nil // a copy: callers may modify it
 	}
-	gen := p.cache.gen.Load()
+	gen := p.cache.Gen()
 	var a Account
 	if err := readJSON(p.Space, accountKey(did), &a); err != nil {
 		return nil, err
 	}
-	p.cache.put(did, gen, &a)
+	p.cache.Put(did, gen, a)
 	return &a, nil
 }
 

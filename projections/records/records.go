@@ -36,7 +36,12 @@ var ErrNotFound = errors.New("records: not found")
 //	did 0x00 't' collection 0x00 rkey -> takedown ref (takedown.go)
 type Projection struct {
 	*projections.KV
-	takedowns takedownCache
+	// takedowns remembers, per repo, whether it has a takedown, so reads
+	// look takedowns up only in repos that have one. A batch that may add
+	// one starts a new generation; a batch that only removes takedowns (a
+	// reversal, a deleted record or account) leaves entries that say
+	// "maybe": a lookup then finds none.
+	takedowns projections.GenCache[syntax.DID, bool]
 }
 
 // New returns the records projection stored in s.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
-	"sync/atomic"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
@@ -76,10 +74,10 @@ func (p *Projection) Served(ctx context.Context, did syntax.DID, coll syntax.NSI
 // down, so that reads look takedowns up only then (almost no repo has
 // one; the lookup was a fifth of getRecord's cost).
 func (p *Projection) hasTakedowns(ctx context.Context, did syntax.DID) (bool, error) {
-	gen := p.takedowns.gen.Load()
-	if found, ok := p.takedowns.get(did, gen); ok {
+	if found, ok := p.takedowns.Get(did); ok {
 		return found, nil
 	}
+	gen := p.takedowns.Gen()
 	found := false
 	err := p.Space.Scan(ctx, takedownPrefix(did), nil, false, func(_, _ []byte) error {
 		found = true
@@ -88,49 +86,8 @@ func (p *Projection) hasTakedowns(ctx context.Context, did syntax.DID) (bool, er
 	if err != nil {
 		return false, err
 	}
-	p.takedowns.put(did, gen, found)
+	p.takedowns.Put(did, gen, found)
 	return found, nil
-}
-
-// maxTakedownCached bounds the takedown cache; past it the cache starts
-// over.
-const maxTakedownCached = 100_000
-
-// takedownCache remembers, per repo, whether it has a takedown. Entries
-// are valid for one generation; a batch that may add a takedown starts a
-// new one once it is committed, and an entry is stamped with the
-// generation read before the store was, so an entry filled from a store a
-// concurrent batch changed is already stale (as the accounts cache). A
-// batch that only removes takedowns (a reversal, a deleted record or
-// account) leaves entries that say "maybe": a lookup then finds none.
-type takedownCache struct {
-	gen atomic.Uint64
-	mu  sync.RWMutex
-	m   map[syntax.DID]takedownEntry
-}
-
-type takedownEntry struct {
-	gen   uint64
-	found bool
-}
-
-func (c *takedownCache) get(did syntax.DID, gen uint64) (found, ok bool) {
-	c.mu.RLock()
-	e, ok := c.m[did]
-	c.mu.RUnlock()
-	if !ok || e.gen != gen {
-		return false, false
-	}
-	return e.found, true
-}
-
-func (c *takedownCache) put(did syntax.DID, gen uint64, found bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxTakedownCached {
-		c.m = make(map[syntax.DID]takedownEntry)
-	}
-	c.m[did] = takedownEntry{gen: gen, found: found}
 }
 
 // addsTakedowns reports whether any of evs may add a takedown.
@@ -148,7 +105,7 @@ func addsTakedowns(evs []*eventlog.Event) bool {
 func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
 	err := p.KV.Apply(ctx, evs)
 	if addsTakedowns(evs) {
-		p.takedowns.gen.Add(1)
+		p.takedowns.Invalidate()
 	}
 	return err
 }
@@ -156,6 +113,6 @@ func (p *Projection) Apply(ctx context.Context, evs []*eventlog.Event) error {
 // Reset implements projections.Projection.
 func (p *Projection) Reset(ctx context.Context) error {
 	err := p.KV.Reset(ctx)
-	p.takedowns.gen.Add(1)
+	p.takedowns.Invalidate()
 	return err
 }
