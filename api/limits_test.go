@@ -12,13 +12,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pdslog/pdslog/api"
 	"github.com/pdslog/pdslog/api/apitest"
 	"github.com/pdslog/pdslog/api/ratelimit"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
 // rawExchange sends head (a request line and headers, without the blank
@@ -172,7 +172,7 @@ func TestForwardedHeadersIgnoredFromUntrustedPeers(t *testing.T) {
 // the right of X-Forwarded-For; the access log has the client, the peer
 // and the header apart.
 func TestForwardedHeadersFromTrustedProxy(t *testing.T) {
-	var log syncBuffer
+	var log eventlogtest.SyncBuffer
 	env := apitest.New(t, func(c *api.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		c.Logger = slog.New(slog.NewJSONHandler(&log, nil))
@@ -197,23 +197,6 @@ func TestForwardedHeadersFromTrustedProxy(t *testing.T) {
 	if !strings.Contains(log.String(), `"remote_ip":"198.51.100.8","peer":"127.0.0.1","x_forwarded_for":"198.51.100.8"`) {
 		t.Errorf("access log lacks the client, peer and header apart:\n%s", log.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The reference's global limit, 3000 requests per 5 minutes per address,

@@ -70,13 +70,10 @@ func OpenImporter(dir string, opts *ImportOptions) (*Importer, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := o.FS
-	if fs == vfs.Default {
-		// Private from the first file, as Open makes the log.
-		if err := MakePrivate(dir); err != nil {
-			return nil, fmt.Errorf("open log for import: %w", err)
-		}
-		fs = PrivateFS(fs)
+	// Private from the first file, as Open makes the log.
+	fs, err := StoreFS(dir, o.FS)
+	if err != nil {
+		return nil, fmt.Errorf("open log for import: %w", err)
 	}
 	db, err := pebble.Open(dir, TunedPebbleOptions(&pebble.Options{FS: fs, Logger: PebbleLogger(o.Logger)}))
 	if err != nil {

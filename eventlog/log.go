@@ -129,14 +129,11 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := o.FS
-	if fs == vfs.Default {
-		// The log is private (0700, files 0600) whatever the umask and
-		// the directory it is in, even if an older version left it open.
-		if err := MakePrivate(dir); err != nil {
-			return nil, fmt.Errorf("open log: %w", err)
-		}
-		fs = PrivateFS(fs)
+	// The log is private (0700, files 0600) whatever the umask and the
+	// directory it is in.
+	fs, err := StoreFS(dir, o.FS)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
 	}
 	db, err := pebble.Open(dir, TunedPebbleOptions(&pebble.Options{FS: fs, Logger: PebbleLogger(o.Logger)}))
 	if err != nil {

@@ -53,6 +53,22 @@ func MakePrivate(dir string) error {
 	})
 }
 
+// StoreFS readies dir for a Pebble store on fs and returns the filesystem
+// to open it with. On the OS filesystem (nil or vfs.Default) dir is made
+// private (MakePrivate: even if an older version left it open) and the
+// filesystem returned keeps what Pebble creates private (PrivateFS); any
+// other fs (a test's) is returned as it is. The log, the importer and the
+// projection store open through it.
+func StoreFS(dir string, fs vfs.FS) (vfs.FS, error) {
+	if fs != nil && fs != vfs.Default {
+		return fs, nil
+	}
+	if err := MakePrivate(dir); err != nil {
+		return nil, err
+	}
+	return PrivateFS(fs), nil
+}
+
 // PrivateFS wraps the OS filesystem for Pebble: the directories it makes
 // are 0700 and the files it creates 0600, whatever the umask (Pebble asks
 // for 0755 and 0666). Any other fs is returned as it is.

@@ -1,11 +1,9 @@
 package eventlog_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -28,7 +26,7 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 	setAvail(1 << 30)
 	opts := faultOptions(mem)
 	opts.MinFreeBytes = reserve
-	var logs lockedBuffer
+	var logs eventlogtest.SyncBuffer
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	l, err := eventlog.Open(faultDir, opts)
 	if err != nil {
@@ -121,22 +119,4 @@ func TestDiskFullRefusesThenRecovers(t *testing.T) {
 			t.Errorf("log has %q %d times, want %d:\n%s", msg, n, want, logs.String())
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the log's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

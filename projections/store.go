@@ -61,14 +61,11 @@ func OpenStore(dir string, opts *StoreOptions) (*Store, error) {
 	}
 	cache := pebble.NewCache(size)
 	defer cache.Unref() // the DB holds its own reference
-	fs := opts.FS
-	if fs == nil || fs == vfs.Default {
-		// Projections hold emails and password hashes: private (0700,
-		// files 0600) whatever the umask and the directory they are in.
-		if err := eventlog.MakePrivate(dir); err != nil {
-			return nil, fmt.Errorf("open projection store: %w", err)
-		}
-		fs = eventlog.PrivateFS(fs)
+	// Projections hold emails and password hashes: private (0700, files
+	// 0600) whatever the umask and the directory they are in.
+	fs, err := eventlog.StoreFS(dir, opts.FS)
+	if err != nil {
+		return nil, fmt.Errorf("open projection store: %w", err)
 	}
 	db, err := pebble.Open(dir, eventlog.TunedPebbleOptions(&pebble.Options{FS: fs, Logger: eventlog.PebbleLogger(logger), Cache: cache}))
 	if err != nil {

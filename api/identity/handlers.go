@@ -16,7 +16,7 @@ type Handlers struct {
 	HandleLimiter *ratelimit.Limiter
 	// Privileged reports whether the caller may see did's account whatever
 	// its status (its owner or the admin), refusing basic credentials that
-	// are not the admin's (sync.Handlers.Privileged). nil: only the owner.
+	// are not the admin's: sync.Handlers.Privileged, required.
 	Privileged func(c echo.Context, did syntax.DID) (bool, error)
 	// Foreign resolves handles hosted elsewhere (resolve_foreign.go); nil:
 	// resolveHandle answers for this server's accounts only.

@@ -27,7 +27,6 @@ func (h *Handlers) ResolveHandle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	notFound := &xrpc.Error{Status: http.StatusBadRequest, Name: "HandleNotFound", Message: "Unable to resolve handle"}
 	a, err := h.PDS.Accounts.ByHandle(c.Request().Context(), handle.Normalize())
 	if errors.Is(err, accounts.ErrNotFound) {
 		return h.resolveForeign(c, handle.Normalize())
@@ -37,16 +36,12 @@ func (h *Handlers) ResolveHandle(c echo.Context) error {
 	}
 	// The reference does not find an inactive account by its handle; its
 	// owner and the admin still do here, as they still read its repo.
-	priv := false
-	if h.Privileged != nil {
-		if priv, err = h.Privileged(c, a.DID); err != nil {
-			return err
-		}
-	} else if caller := xrpc.GetCaller(c); caller != nil {
-		priv = caller.DID == a.DID
+	priv, err := h.Privileged(c, a.DID)
+	if err != nil {
+		return err
 	}
 	if !a.Active && !priv {
-		return notFound
+		return handleNotFound()
 	}
 	return c.JSON(http.StatusOK, resolveHandleOutput{DID: a.DID.String()})
 }

@@ -124,10 +124,7 @@ func (p *PDS) CreateAccount(ctx context.Context, in NewAccount) (*accounts.Accou
 		}
 		rotation = append(rotation, in.RecoveryKey)
 	}
-	var hash string
-	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(in.Password) }); herr != nil {
-		return nil, nil, herr
-	}
+	hash, err := p.hashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,10 +201,7 @@ func (p *PDS) createMigratedAccount(ctx context.Context, in NewAccount, handle s
 			return nil, nil, err
 		}
 	}
-	var hash string
-	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(in.Password) }); herr != nil {
-		return nil, nil, herr
-	}
+	hash, err := p.hashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,6 +255,20 @@ func (p *PDS) account(ctx context.Context, did syntax.DID) (*accounts.Account, e
 		return nil, &Error{Kind: ErrAccountNotFound, Msg: "account not found"}
 	}
 	return a, err
+}
+
+// changeable returns did's account for a change made under did's lock:
+// ErrAccountNotFound, or CheckChange's refusal of a taken-down account
+// (the reference's checkTakedown). A deactivated account may change.
+func (p *PDS) changeable(ctx context.Context, did syntax.DID) (*accounts.Account, error) {
+	a, err := p.account(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckChange(a, false); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // SetActive activates or deactivates did's account (the owner's
@@ -352,11 +360,8 @@ func (p *PDS) UpdateHandle(ctx context.Context, did syntax.DID, handle syntax.Ha
 	}
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
+	a, err := p.changeable(ctx, did)
 	if err != nil {
-		return err
-	}
-	if err := CheckChange(a, false); err != nil {
 		return err
 	}
 	release, err := p.claims.take(func(pending func(string) int) error {

@@ -33,13 +33,9 @@ const DefaultBlobCollectInterval = 5 * time.Minute
 func (p *PDS) PutBlob(ctx context.Context, did syntax.DID, c cid.Cid, r io.Reader, size int64, mimeType, declared string) error {
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
-	if err != nil {
-		return err
-	}
 	// A deactivated account may upload: migration brings its blobs before
 	// it is activated (the reference checks takedowns only).
-	if err := CheckChange(a, false); err != nil {
+	if _, err := p.changeable(ctx, did); err != nil {
 		return err
 	}
 	if err := p.BlobStore.Put(ctx, did, c, r, size); err != nil {

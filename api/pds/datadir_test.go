@@ -1,37 +1,18 @@
 package pds_test
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pdslog/pdslog/api/pds"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/eventlog/events"
 )
-
-// syncBuffer is a log sink for the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // exposed lists what under root group or others may read or enter.
 func exposed(t *testing.T, root string) []string {
@@ -74,7 +55,7 @@ func TestDataDirPrivate(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs eventlogtest.SyncBuffer
 	open := func() *pds.PDS {
 		t.Helper()
 		p, err := pds.Open(dir, &pds.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})

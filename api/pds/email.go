@@ -227,11 +227,8 @@ func (p *PDS) ValidateToken(ctx context.Context, did syntax.DID, purpose, token 
 func (p *PDS) RequestEmailConfirmation(ctx context.Context, did syntax.DID) error {
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
+	a, err := p.changeable(ctx, did)
 	if err != nil {
-		return err
-	}
-	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
 		return err
 	}
 	return p.sendToken(ctx, a, events.PurposeConfirmEmail, mail.KindConfirmEmail)
@@ -260,11 +257,8 @@ func (p *PDS) ConfirmEmail(ctx context.Context, did syntax.DID, email, token str
 func (p *PDS) RequestEmailUpdate(ctx context.Context, did syntax.DID) (tokenRequired bool, err error) {
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
+	a, err := p.changeable(ctx, did)
 	if err != nil {
-		return false, err
-	}
-	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
 		return false, err
 	}
 	if a.Email == "" {
@@ -295,11 +289,8 @@ func (p *PDS) UpdateEmail(ctx context.Context, did syntax.DID, in EmailUpdate) e
 	}
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
+	a, err := p.changeable(ctx, did)
 	if err != nil {
-		return err
-	}
-	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
 		return err
 	}
 	changed := !strings.EqualFold(addr, a.Email)
@@ -393,10 +384,7 @@ func (p *PDS) ResetPassword(ctx context.Context, token, password string) error {
 	if err := p.checkToken(ctx, a, events.PurposeResetPassword, t); err != nil {
 		return err
 	}
-	var hash string
-	if herr := p.hash(ctx, func() { hash, err = auth.HashPassword(password) }); herr != nil {
-		return herr
-	}
+	hash, err := p.hashPassword(ctx, password)
 	if err != nil {
 		return err
 	}
@@ -411,11 +399,8 @@ func (p *PDS) ResetPassword(ctx context.Context, token, password string) error {
 func (p *PDS) RequestAccountDelete(ctx context.Context, did syntax.DID) error {
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
+	a, err := p.changeable(ctx, did)
 	if err != nil {
-		return err
-	}
-	if err := CheckChange(a, false); err != nil { // the reference's checkTakedown
 		return err
 	}
 	return p.sendToken(ctx, a, events.PurposeDeleteAccount, mail.KindDeleteAccount)
@@ -432,8 +417,8 @@ func (p *PDS) DeleteOwnAccount(ctx context.Context, did syntax.DID, password, to
 	if err != nil {
 		return err
 	}
-	var ok bool
-	if err := p.hash(ctx, func() { ok, _ = auth.VerifyPassword(password, a.PasswordHash) }); err != nil {
+	ok, err := p.verifyPassword(ctx, password, a.PasswordHash)
+	if err != nil {
 		return err
 	}
 	if !ok {

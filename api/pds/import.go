@@ -88,11 +88,7 @@ func (p *PDS) ImportRepo(ctx context.Context, did syntax.DID, body io.Reader, li
 	}
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckChange(a, false); err != nil {
+	if _, err := p.changeable(ctx, did); err != nil {
 		return nil, err
 	}
 	spool, err := p.openSpool()
@@ -537,7 +533,6 @@ type memtableBound struct {
 	dbs     []flusher
 	every   int64 // bytes between flushes
 	bytes   int64
-	flushes int
 	pending []<-chan struct{}
 }
 
@@ -559,7 +554,6 @@ func (m *memtableBound) wrote(ctx context.Context, n int) error {
 		}
 		m.pending = append(m.pending, done)
 	}
-	m.flushes++
 	return nil
 }
 

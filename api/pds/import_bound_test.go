@@ -73,7 +73,7 @@ func TestMemtableBound(t *testing.T) {
 			close(b.started[len(b.started)-1])
 		}
 	}
-	if len(a.started) != 27 || m.flushes != 27 {
+	if len(a.started) != 27 || len(b.started) != 27 {
 		t.Fatalf("%d flushes after %d bytes, want 27", len(a.started), 27*m.every)
 	}
 	// A cancelled import does not wait for a flush.

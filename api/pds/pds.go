@@ -341,6 +341,28 @@ func (p *PDS) hash(ctx context.Context, fn func()) error {
 	return err
 }
 
+// hashPassword hashes password for storing (auth.HashPassword) through
+// the hashing gate.
+func (p *PDS) hashPassword(ctx context.Context, password string) (string, error) {
+	var hash string
+	var err error
+	if gerr := p.hash(ctx, func() { hash, err = auth.HashPassword(password) }); gerr != nil {
+		return "", gerr
+	}
+	return hash, err
+}
+
+// verifyPassword reports whether password is the one encoded is the hash
+// of (auth.VerifyPassword; a malformed hash matches nothing), through the
+// hashing gate.
+func (p *PDS) verifyPassword(ctx context.Context, password, encoded string) (bool, error) {
+	var ok bool
+	if err := p.hash(ctx, func() { ok, _ = auth.VerifyPassword(password, encoded) }); err != nil {
+		return false, err
+	}
+	return ok, nil
+}
+
 // Now is the PDS's clock.
 func (p *PDS) Now() time.Time { return p.opts.Now() }
 

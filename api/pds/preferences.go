@@ -15,11 +15,7 @@ import (
 func (p *PDS) PutPreferences(ctx context.Context, did syntax.DID, put events.PreferencesPut) error {
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
-	if err != nil {
-		return err
-	}
-	if err := CheckChange(a, false); err != nil {
+	if _, err := p.changeable(ctx, did); err != nil {
 		return err
 	}
 	ev, err := events.New(did, &put)

@@ -88,8 +88,8 @@ func (p *PDS) CheckPassword(ctx context.Context, identifier, password string) (*
 	if err != nil {
 		return nil, err
 	}
-	var ok bool
-	if err := p.hash(ctx, func() { ok, _ = auth.VerifyPassword(password, a.PasswordHash) }); err != nil {
+	ok, err := p.verifyPassword(ctx, password, a.PasswordHash)
+	if err != nil {
 		return nil, err
 	}
 	if ok {
@@ -253,11 +253,7 @@ func (p *PDS) CreateAppPassword(ctx context.Context, did syntax.DID, name string
 	}
 	unlock := p.Lock(did)
 	defer unlock()
-	a, err := p.account(ctx, did)
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckChange(a, false); err != nil {
+	if _, err := p.changeable(ctx, did); err != nil {
 		return nil, err
 	}
 	existing, err := p.Accounts.AppPasswords(ctx, did)

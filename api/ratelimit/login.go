@@ -47,6 +47,13 @@ type LoginConfig struct {
 // and up to MaxFailures pending attempts, at the default of 5).
 const StreakBytes = 512
 
+// streakBytes bounds the memory of one failure streak of a throttle
+// allowing maxFailures: StreakBytes, and 24 bytes per pending attempt
+// beyond the default 5.
+func streakBytes(maxFailures int) int64 {
+	return StreakBytes + 24*int64(max(maxFailures-5, 0))
+}
+
 func (c LoginConfig) withDefaults() LoginConfig {
 	if len(c.Limits) == 0 {
 		c.Limits = []Limit{LimitCreateSessionDay, LimitCreateSession5Min}
@@ -69,7 +76,7 @@ func (c LoginConfig) withDefaults() LoginConfig {
 	if c.MaxBytes <= 0 {
 		c.MaxBytes = int64(len(c.Limits)+1) * DefaultMaxBytes
 	}
-	perKey := int64(len(c.Limits)*EntryBytes + StreakBytes + 24*max(c.MaxFailures-5, 0))
+	perKey := int64(len(c.Limits)*EntryBytes) + streakBytes(c.MaxFailures)
 	if fit := int(max(c.MaxBytes/perKey, 1)); c.MaxKeys <= 0 || c.MaxKeys > fit {
 		c.MaxKeys = fit
 	}
@@ -132,7 +139,7 @@ func loginKey(identifier, ip string) hkey {
 // MaxBytes bounds the throttle's memory: its attempt windows and failure
 // streaks, whatever the identifiers' length.
 func (t *LoginThrottle) MaxBytes() int64 {
-	return t.limiter.MaxBytes() + int64(t.cfg.MaxKeys)*int64(StreakBytes+24*max(t.cfg.MaxFailures-5, 0))
+	return t.limiter.MaxBytes() + int64(t.cfg.MaxKeys)*streakBytes(t.cfg.MaxFailures)
 }
 
 // livePending drops pending attempts older than PendingTimeout.

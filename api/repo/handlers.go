@@ -30,8 +30,8 @@ type Handlers struct {
 	Limiter *ratelimit.WriteLimiter
 	// Privileged reports whether the caller may read did's repo whatever
 	// its status (its owner or the admin), and refuses basic credentials
-	// that are not the admin's: the sync methods' rule (sync.Handlers).
-	// nil: only the owner.
+	// that are not the admin's: the sync methods' rule
+	// (sync.Handlers.Privileged), required.
 	Privileged func(c echo.Context, did syntax.DID) (bool, error)
 	// MaxImportSize bounds an importRepo body (PDS_MAX_REPO_IMPORT_SIZE);
 	// 0 means pds.DefaultMaxImportSize.
@@ -46,12 +46,8 @@ type Handlers struct {
 // that are not the admin's are refused (401) whatever the repo's status,
 // as the sync methods do.
 func (h *Handlers) mayRead(c echo.Context, a *accounts.Account) (bool, error) {
-	if h.Privileged != nil {
-		priv, err := h.Privileged(c, a.DID)
-		return priv || a.Active, err
-	}
-	caller := xrpc.GetCaller(c)
-	return a.Active || (caller != nil && caller.DID == a.DID), nil
+	priv, err := h.Privileged(c, a.DID)
+	return priv || a.Active, err
 }
 
 // rkeyClock makes the record keys of creates that do not name one.

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/pdslog/pdslog/api/pds"
 	"github.com/pdslog/pdslog/api/pds/mail"
 	"github.com/pdslog/pdslog/api/pds/mail/mailtest"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/eventlog/events"
 )
 
@@ -344,7 +344,7 @@ func TestNoMailConfigured(t *testing.T) {
 	if !strings.Contains(string(r.Body), "PDS_EMAIL_SMTP_URL") {
 		t.Fatalf("no setting named: %s", r.Body)
 	}
-	var logged syncBuffer
+	var logged eventlogtest.SyncBuffer
 	dev := apitest.NewPDS(t, func(o *pds.Options) {
 		o.DevMode = true
 		o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
@@ -358,21 +358,4 @@ func TestNoMailConfigured(t *testing.T) {
 	if out := logged.String(); !strings.Contains(out, "to=user1@example.com") || !codeRe.MatchString(out) || !strings.Contains(out, "PDS_EMAIL_SMTP_URL") {
 		t.Fatalf("dev mode log: %s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

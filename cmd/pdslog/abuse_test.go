@@ -23,6 +23,7 @@ import (
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/firehose"
 	"github.com/pdslog/pdslog/api/ratelimit"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections/testenv"
 )
 
@@ -71,7 +72,7 @@ func openFDs(t *testing.T, pid int) int {
 func TestServeAcceptsAgainAfterFDExhaustion(t *testing.T) {
 	testenv.Slow(t, "runs a serve child process with a low RLIMIT_NOFILE")
 	const nofile = 256
-	log := &syncBuffer{}
+	log := &eventlogtest.SyncBuffer{}
 	c := startChildEnv(t, []string{serveChildNofileEnv + fmt.Sprint("=", nofile), "PDSLOG_MAX_CONNS_PER_IP=0"}, log,
 		"--data-dir", t.TempDir(), "--bind", "127.0.0.1", "--log-format", "json")
 	if _, err := health(c.addr, "", 5*time.Second); err != nil {

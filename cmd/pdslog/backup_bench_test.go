@@ -16,6 +16,7 @@ import (
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/cmd/pdslog/internal/bench"
 	"github.com/pdslog/pdslog/eventlog/backup/objstore/objstoretest"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
 // backupEnv points the backup settings at a FakeS3 (gofakes3 on loopback).
@@ -49,7 +50,7 @@ func BenchmarkBackupShipLag(b *testing.B) {
 	s3 := objstoretest.StartFakeS3(b)
 	backupEnv(b, s3)
 	load := func(ship bool) (*bench.Report, map[string]any) {
-		var logs syncBuffer
+		var logs eventlogtest.SyncBuffer
 		args := []string{"--data-dir", b.TempDir(), "--plc-url", plcSrv.URL, "--rate-limits=false", "--invite-required=false", "--log-format", "json"}
 		if ship {
 			args = append(args, "--backup-url", "s3://"+objstoretest.FakeBucket+"/bench"+strconv.FormatInt(time.Now().UnixNano(), 36))

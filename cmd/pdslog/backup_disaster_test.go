@@ -24,6 +24,7 @@ import (
 	"github.com/pdslog/pdslog/eventlog"
 	"github.com/pdslog/pdslog/eventlog/backup"
 	"github.com/pdslog/pdslog/eventlog/backup/objstore/objstoretest"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections/testenv"
 )
 
@@ -304,7 +305,7 @@ func TestBackupDisaster(t *testing.T) {
 		t.Fatalf("replay --verify of the restored dir: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// Its metrics are on the operator listener (issue 14: not public).
-	var childLog syncBuffer
+	var childLog eventlogtest.SyncBuffer
 	c = startChildEnv(t, []string{"PDSLOG_METRICS_ADDR=127.0.0.1:0"}, &childLog, append(serveArgs(restored), "--log-format", "json")...)
 	base = "http://" + c.addr
 

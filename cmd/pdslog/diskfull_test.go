@@ -19,6 +19,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 	"github.com/pdslog/pdslog/projections/testenv"
 )
 
@@ -197,7 +198,7 @@ func TestServeStorageFailureRecovers(t *testing.T) {
 	})}
 	plcSrv := plcserver.Start(t)
 	data := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &eventlogtest.SyncBuffer{}
 	addr, _, stop := startServeWith(t, func(c *serveCommand) { c.logFS, c.stderr = errorfs.Wrap(vfs.Default, toggle), logs },
 		"--data-dir", data, "--plc-url", plcSrv.URL, "--invite-required=false", "--rate-limits=false")
 	defer func() { stop() }()

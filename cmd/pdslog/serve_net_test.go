@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
 // keptAlive makes a keep-alive _health request on a new connection from
@@ -85,7 +87,7 @@ func TestServeClosesIdleConnections(t *testing.T) {
 func TestServeCapsConnectionsPerAddress(t *testing.T) {
 	t.Setenv("PDSLOG_MAX_CONNS_PER_IP", "4")
 	t.Setenv("PDSLOG_METRICS_ADDR", "127.0.0.1:0")
-	var log syncBuffer
+	var log eventlogtest.SyncBuffer
 	addr, _, stop := startServeWith(t, func(c *serveCommand) { c.stderr = &log }, "--data-dir", t.TempDir(), "--bind", "127.0.0.1", "--log-format", "json")
 	defer stop()
 	var held []net.Conn
@@ -137,7 +139,7 @@ func TestServeCapsConnectionsPerAddress(t *testing.T) {
 
 // scrapeMetrics reads /metrics from the operator listener whose address
 // serve logged.
-func scrapeMetrics(t *testing.T, log *syncBuffer) string {
+func scrapeMetrics(t *testing.T, log *eventlogtest.SyncBuffer) string {
 	t.Helper()
 	var addr string
 	for _, line := range strings.Split(log.String(), "\n") {
@@ -175,7 +177,7 @@ func grepLines(s, sub string) string {
 // default, and never on the public port (issue 14, item 10).
 func TestServeMetricsOnOperatorListener(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
-		var log syncBuffer
+		var log eventlogtest.SyncBuffer
 		addr, _, stop := startServeWith(t, func(c *serveCommand) { c.stderr = &log }, "--data-dir", t.TempDir(), "--bind", "127.0.0.1", "--log-format", "json")
 		defer stop()
 		resp, err := http.Get("http://" + addr + "/metrics")
@@ -191,7 +193,7 @@ func TestServeMetricsOnOperatorListener(t *testing.T) {
 		}
 	})
 	t.Run("PDSLOG_METRICS_ADDR", func(t *testing.T) {
-		var log syncBuffer
+		var log eventlogtest.SyncBuffer
 		t.Setenv("PDSLOG_METRICS_ADDR", "127.0.0.1:0")
 		_, _, stop := startServeWith(t, func(c *serveCommand) { c.stderr = &log }, "--data-dir", t.TempDir(), "--bind", "127.0.0.1", "--log-format", "json")
 		defer stop()

@@ -8,42 +8,25 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs `pdslog serve` in-process on a real listener.
-func startServe(t *testing.T, args ...string) (addr string, out *syncBuffer, stop func()) {
+func startServe(t *testing.T, args ...string) (addr string, out *eventlogtest.SyncBuffer, stop func()) {
 	t.Helper()
 	return startServeWith(t, nil, args...)
 }
 
 // startServeWith is startServe with the command adjusted by configure
 // before it runs (test-only fields such as logFS).
-func startServeWith(t *testing.T, configure func(*serveCommand), args ...string) (addr string, out *syncBuffer, stop func()) {
+func startServeWith(t *testing.T, configure func(*serveCommand), args ...string) (addr string, out *eventlogtest.SyncBuffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan string, 1)
-	out = &syncBuffer{}
+	out = &eventlogtest.SyncBuffer{}
 	cmd := &serveCommand{stdout: out, stderr: io.Discard, ready: ready}
 	if configure != nil {
 		configure(cmd)

@@ -329,7 +329,7 @@ func TestShipFollowsWithinRPO(t *testing.T) {
 // restart resumes the same generation.
 func TestShipFaults(t *testing.T) {
 	e := newEnv(t)
-	var logs syncBuffer
+	var logs eventlogtest.SyncBuffer
 	s := e.shipper(func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		o.LagWarn = 300 * time.Millisecond
@@ -425,23 +425,6 @@ func waitShipped(t *testing.T, s *Shipper, seq eventlog.Seq) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Point in time: a restore at a moment between two writes has the earlier

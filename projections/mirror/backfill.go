@@ -32,6 +32,10 @@ type backfill struct {
 var tmplTakedownAgain = &template{table: tRecord, head: "INSERT INTO record_takedown (uri, did, seq) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM record WHERE uri = ?)" +
 	" ON CONFLICT (uri) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > record_takedown.seq"}
 
+// tmplTakedownsOfDeleted ends, for the backfill, the takedowns of an
+// account deleted after them.
+var tmplTakedownsOfDeleted = &template{table: tRecord, head: "DELETE FROM record_takedown WHERE did = ? AND seq < ?"}
+
 // loadBackfill reads the mirror's mirror_backfill row, if any, and the
 // takedown rows already written.
 func (m *Mirror) loadBackfill(ctx context.Context, rows []map[string]any) error {
@@ -117,7 +121,7 @@ func (f *backfill) ops(ev *eventlog.Event) ([]op, error) {
 		return clearTakedowns(seq, ended), nil
 	case eventlog.KindAccount:
 		if ev.Account.Status == "deleted" {
-			return []op{{tmpl: &template{table: tRecord, head: "DELETE FROM record_takedown WHERE did = ? AND seq < ?"}, args: []string{string(ev.DID), seq}}}, nil
+			return []op{{tmpl: tmplTakedownsOfDeleted, args: []string{string(ev.DID), seq}}}, nil
 		}
 	case eventlog.KindPrivate:
 		if ev.Private.Type != events.TypeRecordTakedown {

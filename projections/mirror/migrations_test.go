@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pdslog/pdslog/migrations"
+	"github.com/pdslog/pdslog/projections/mirror/d1"
 )
 
 // TestMigrationsAsWrangler: Apply creates the schema and records each
@@ -54,21 +55,8 @@ func TestMigrationsAsWrangler(t *testing.T) {
 // databases mirrored before 0002 are) takes 0002 (and 0003) on the next
 // Apply, and keeps its rows.
 func TestMigrationUpgrade(t *testing.T) {
-	tg := newTarget(t)
-	db := tg.client(t, nil)
-	all, err := migrations.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(t.Context(), `CREATE TABLE IF NOT EXISTS d1_migrations (
-	id         INTEGER PRIMARY KEY AUTOINCREMENT,
-	name       TEXT UNIQUE,
-	applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(t.Context(), all[0].SQL+"\nINSERT INTO d1_migrations (name) values ('0001_init.sql');\n"+
-		"INSERT INTO account_state (did, handle, active, status, created_at, seq) VALUES ('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'Alice.test', 1, NULL, 1, 7);"); err != nil {
+	db := onMigrations(t, 1)
+	if _, err := db.Exec(t.Context(), "INSERT INTO account_state (did, handle, active, status, created_at, seq) VALUES ('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'Alice.test', 1, NULL, 1, 7);"); err != nil {
 		t.Fatal(err)
 	}
 	applied, err := migrations.Apply(t.Context(), db)
@@ -92,24 +80,7 @@ func TestMigrationUpgrade(t *testing.T) {
 // its rows, gets an empty record_takedown, and a mirror_backfill row for
 // that mirror up to its cursor: it passed takedowns it did not mirror.
 func TestMigration0003OnExisting(t *testing.T) {
-	tg := newTarget(t)
-	db := tg.client(t, nil)
-	all, err := migrations.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(t.Context(), `CREATE TABLE IF NOT EXISTS d1_migrations (
-	id         INTEGER PRIMARY KEY AUTOINCREMENT,
-	name       TEXT UNIQUE,
-	applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range all[:2] {
-		if _, err := db.Exec(t.Context(), m.SQL+"\nINSERT INTO d1_migrations (name) values ('"+m.Name+"');\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := onMigrations(t, 2)
 	if _, err := db.Exec(t.Context(), `INSERT INTO account_state (did, handle, active, status, created_at, seq) VALUES ('did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'alice.test', 1, NULL, 1, 7);
 INSERT INTO record (uri, did, cid, json, created_at, seq) VALUES ('at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/a', 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', 'bafy', '{}', 1, 9);
 INSERT INTO mirror_state (name, cursor, head, updated_at) VALUES ('cloudflare', 42, 50, '2026-12-01T00:00:00Z');`); err != nil {
@@ -134,4 +105,28 @@ INSERT INTO mirror_state (name, cursor, head, updated_at) VALUES ('cloudflare', 
 	if got := rowsOf(t, db, "SELECT name, upto, cursor FROM mirror_backfill"); !slices.Equal(got, []string{"cloudflare | 42 | 0"}) {
 		t.Fatalf("mirror_backfill after the upgrade: %q, want the mirror's cursor to read again", got)
 	}
+}
+
+// onMigrations returns a database on the first n migrations, recorded in
+// d1_migrations as wrangler (and migrations.Apply) records them.
+func onMigrations(t *testing.T, n int) *d1.Client {
+	t.Helper()
+	db := newTarget(t).client(t, nil)
+	all, err := migrations.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(t.Context(), `CREATE TABLE IF NOT EXISTS d1_migrations (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	name       TEXT UNIQUE,
+	applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all[:n] {
+		if _, err := db.Exec(t.Context(), m.SQL+"\nINSERT INTO d1_migrations (name) values ('"+m.Name+"');\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }

@@ -1,10 +1,8 @@
 package proxytest
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -14,6 +12,7 @@ import (
 	"github.com/pdslog/pdslog/api/apitest/plcserver"
 	"github.com/pdslog/pdslog/api/pds/identity/plc"
 	"github.com/pdslog/pdslog/api/proxy"
+	"github.com/pdslog/pdslog/eventlog/eventlogtest"
 )
 
 // Env is the real server (apitest) with service proxying on, a real PLC
@@ -29,27 +28,8 @@ type Env struct {
 	Mod     *Service
 	Config  *proxy.Config
 	// Logs is what the server logged (text, debug level and up).
-	Logs *Logs
+	Logs *eventlogtest.SyncBuffer
 	n    int
-}
-
-// Logs collects log output; safe for concurrent use.
-type Logs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *Logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String is everything logged so far.
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // NewEnv starts everything; configure, if set, adjusts the proxy's
@@ -58,7 +38,7 @@ func (l *Logs) String() string {
 func NewEnv(t testing.TB, configure func(*proxy.Config)) *Env {
 	t.Helper()
 	plcSrv := plcserver.Start(t)
-	e := &Env{T: t, PLCURL: plcSrv.URL, Logs: &Logs{}}
+	e := &Env{T: t, PLCURL: plcSrv.URL, Logs: &eventlogtest.SyncBuffer{}}
 	e.AppView = Start(t, plcSrv.URL, nil)
 	e.Mod = Start(t, plcSrv.URL, nil)
 	e.Config = &proxy.Config{
